@@ -1,0 +1,32 @@
+"""SZTAKI AirChange: real aerial pairs (1.5 m, 952x640), 8 train / 2 val / 2 held-out test.
+
+Splits follow the data's SOURCE.md; the test pairs (Szada-1, Tiszadob-3) are scored
+on the standard top-left 784x448 crop and are never read in training or selection.
+Width and length fit a 2-core CPU; configs/airchange_gpu.py is the full-width one.
+"""
+from configs import default
+
+
+def get_config():
+  c = default.get_config()
+  c.data.kind = 'files'
+  c.data.root = '../shared/data/sztaki-airchange'
+  c.data.train_sites = ('train/szada-2', 'train/szada-3', 'train/szada-4', 'train/szada-5',
+                        'train/szada-6', 'train/tiszadob-1', 'train/tiszadob-2',
+                        'train/tiszadob-5')
+  c.data.val_sites = ('val/szada-7', 'val/tiszadob-4')
+  c.data.test_sites = ('test/szada-1', 'test/tiszadob-3')
+  c.data.test_crop = (448, 784)
+  c.data.sampling = 'random'        # 8 scenes give few grid blocks; random offsets add variety
+  c.model.width = 16
+  c.model.keep_prob = 0.9
+  c.learning_rate = 1e-3
+  c.lr_schedule = 'cosine'
+  c.warmup_steps = 100
+  c.class_weights = (1.0, 5.0)      # ~4% changed pixels
+  c.data.photometric = 0.5          # seasonal colour shifts between dates
+  c.num_train_steps = 3000
+  c.eval_every_steps = 250
+  c.checkpoint_every_steps = 250
+  c.select_best = 'f1'              # chosen on the val pairs only
+  return c

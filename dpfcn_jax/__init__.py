@@ -1,0 +1,1 @@
+"""DP-FCN: dual-path fully convolutional network for landslide inventory mapping."""

@@ -1,0 +1,68 @@
+"""Orbax checkpoints of the (unreplicated) train state, with the config saved beside it.
+
+The state carries no device axis, so a checkpoint restores on any device or
+process count: restoration goes through an abstract target built with
+`jax.eval_shape` and given the current replicated sharding.
+"""
+import logging
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from dpfcn_jax.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+
+def manager(workdir, max_to_keep=None, create=True):
+  """CheckpointManager over WORKDIR/checkpoints (orbax wants an absolute path)."""
+  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create,
+                                         enable_async_checkpointing=False)
+  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), 'checkpoints'),
+                               options=options)
+
+
+def save(mngr, state, config, metrics=None):
+  step = int(jax.device_get(state.step))
+  mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                          config=ocp.args.JsonSave(config.to_dict())),
+            metrics=metrics, force=True)
+  mngr.wait_until_finished()
+  return step
+
+
+def abstract_like(state, sharding):
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding),
+                      state)
+
+
+def restore(mngr, target_state, sharding, step=None):
+  """Restores `step` (default: newest usable) into the structure of `target_state`.
+
+  A step that fails to load (say a save killed half-way) is skipped, with a
+  warning, in favour of the one before it.
+  """
+  steps = sorted(mngr.all_steps(), reverse=True) if step is None else [step]
+  abstract = abstract_like(target_state, sharding)
+  for s in steps:
+    try:
+      restored = mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+      return restored.state
+    except Exception as e:  # pylint: disable=broad-except
+      if step is not None:
+        raise CheckpointError(f'checkpoint step {s} in {mngr.directory} cannot be restored: {e}')
+      log.warning('checkpoint step %d in %s is unreadable (%s); trying an older one',
+                      s, mngr.directory, e)
+  return None
+
+
+def saved_config(workdir, step=None):
+  """The config dict saved beside a checkpoint (for eval/predict/Colab)."""
+  mngr = manager(workdir, create=False)
+  step = mngr.latest_step() if step is None else step
+  if step is None:
+    raise CheckpointError(f'{workdir}: no checkpoint found (train first, or pass the right '
+                          '--workdir)')
+  return mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config, step

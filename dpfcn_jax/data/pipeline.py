@@ -1,0 +1,142 @@
+"""Sites of a split, and the deterministic stream of training batches drawn from them.
+
+The batch of step s is a pure function of (seed, s): a restarted or pre-empted run
+sees exactly the data an uninterrupted one would. Each process builds only its own
+slice of the global batch.
+"""
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from dpfcn_jax.data import augment, io, synthetic, tiling
+from dpfcn_jax.errors import ConfigError
+
+SPLITS = ('train', 'val', 'test')
+
+
+def site_folders(data_config, split):
+  """Folders of a split: those the config lists, else every folder in ROOT/<split>."""
+  if split not in SPLITS:
+    raise ConfigError(f'unknown split {split!r}: expected one of {", ".join(SPLITS)}')
+  if not data_config.root:
+    raise ConfigError('data.root is empty: set --config.data.root=DIR')
+  root = pathlib.Path(data_config.root)
+  listed = tuple(data_config[f'{split}_sites'])
+  if listed:
+    return [root / s for s in listed]
+  folders = sorted(p for p in (root / split).glob('*') if p.is_dir())
+  if not folders:
+    raise ConfigError(f'{root / split}: no site folders for split {split!r}')
+  return folders
+
+
+def synthetic_sites(data_config, split):
+  cfg = data_config.synthetic
+  if split not in SPLITS:
+    raise ConfigError(f'unknown split {split!r}: expected one of {", ".join(SPLITS)}')
+  sites = []
+  for i in range(cfg.num_scenes[split]):
+    seed = cfg.seed_offset[split] + i
+    h, w = synthetic.scene_shape(seed, cfg.min_side, cfg.max_side)
+    s = synthetic.generate_scene(seed, h, w)
+    pre, post = (s[k].astype(np.float32) / 255.0 for k in ('pre', 'post'))
+    sites.append(io.Site(f'{split}-{i:02d}', pre, post, s['mask'], np.ones((h, w), bool), None))
+  return sites
+
+
+def load_split(data_config, split):
+  """All sites of `split` (validated, in memory); the test split may be cropped."""
+  if data_config.kind == 'synthetic':
+    sites = synthetic_sites(data_config, split)
+  elif data_config.kind == 'files':
+    sites = [io.load_site(f, data_config.bands, data_config.mask_threshold)
+             for f in site_folders(data_config, split)]
+  else:
+    raise ConfigError(f'unknown data.kind {data_config.kind!r}: expected files or synthetic')
+  if not sites:
+    raise ConfigError(f'split {split!r} has no sites')
+  if split == 'test' and data_config.test_crop:
+    rows, cols = data_config.test_crop
+    sites = [dataclasses.replace(s, pre=s.pre[:rows, :cols], post=s.post[:rows, :cols],
+                                 mask=s.mask[:rows, :cols], valid=s.valid[:rows, :cols])
+             for s in sites]
+  return sites
+
+
+class BlockSampler:
+  """Training blocks of `tile` x `tile` pixels from a list of sites.
+
+  'grid' sampling uses the regular blocks of Section II-C, shuffled per epoch;
+  'random' draws blocks at random offsets (more variety from few scenes).
+  """
+
+  def __init__(self, sites, tile, seed, sampling='grid', augment_mode='dihedral',
+               photometric=0.0):
+    if sampling not in ('grid', 'random'):
+      raise ConfigError(f'unknown data.sampling {sampling!r}: expected grid or random')
+    if augment_mode not in ('dihedral', 'rotate', 'none'):
+      raise ConfigError(f'unknown data.augment {augment_mode!r}')
+    self.tile, self.seed, self.sampling = tile, seed, sampling
+    self.augment_mode, self.photometric = augment_mode, photometric
+    # Padded copies so every block, including edge blocks, is a plain slice.
+    self.sites = []
+    for s in sites:
+      h, w = s.mask.shape
+      ph, pw = tiling.padded_size(h, tile, tile), tiling.padded_size(w, tile, tile)
+      valid = np.zeros((ph, pw), bool)
+      valid[:h, :w] = s.valid
+      self.sites.append((tiling.pad_to(s.pre, ph, pw), tiling.pad_to(s.post, ph, pw),
+                         tiling.pad_to(s.mask, ph, pw), valid))
+    self.blocks = [(i, r, c) for i, (_, _, _, v) in enumerate(self.sites)
+                   for r in range(0, v.shape[0], tile) for c in range(0, v.shape[1], tile)
+                   if v[r:r + tile, c:c + tile].any()]
+    if not self.blocks:
+      raise ConfigError('the training sites hold no valid pixels')
+    areas = np.array([v.sum() for *_, v in self.sites], np.float64)
+    self.site_p = areas / areas.sum()
+
+  def _grid_origins(self, positions):
+    n = len(self.blocks)
+    epochs = positions // n
+    out = []
+    perms = {e: np.random.default_rng([self.seed, 0, int(e)]).permutation(n)
+             for e in np.unique(epochs)}
+    for p, e in zip(positions, epochs):
+      out.append(self.blocks[perms[e][p % n]])
+    return out
+
+  def _random_origins(self, rng, count):
+    out = []
+    for i in rng.choice(len(self.sites), size=count, p=self.site_p):
+      v = self.sites[i][3]
+      r = int(rng.integers(0, v.shape[0] - self.tile + 1))
+      c = int(rng.integers(0, v.shape[1] - self.tile + 1))
+      out.append((int(i), r, c))
+    return out
+
+  def batch(self, step, global_batch, process_index=0, process_count=1):
+    """This process's slice of the global batch of `step` as a dict of numpy arrays."""
+    if global_batch % process_count:
+      raise ConfigError(f'batch_size {global_batch} is not divisible by {process_count} processes')
+    rng = np.random.default_rng([self.seed, 1, int(step)])
+    if self.sampling == 'grid':
+      origins = self._grid_origins(np.arange(step * global_batch, (step + 1) * global_batch))
+    else:
+      origins = self._random_origins(rng, global_batch)
+    ks = rng.integers(0, augment.NUM_DIHEDRAL if self.augment_mode == 'dihedral' else 4,
+                      global_batch) if self.augment_mode != 'none' else np.zeros(global_batch, int)
+    jitter_seeds = rng.integers(0, 2**31, (global_batch, 2))
+    local = global_batch // process_count
+    lo = process_index * local
+    pre, post, label, valid = [], [], [], []
+    t = self.tile
+    for (i, r, c), k, js in zip(origins[lo:lo + local], ks[lo:lo + local],
+                                jitter_seeds[lo:lo + local]):
+      a, b, m, v = (x[r:r + t, c:c + t] for x in self.sites[i])
+      a = augment.photometric(a, np.random.default_rng(js[0]), self.photometric)
+      b = augment.photometric(b, np.random.default_rng(js[1]), self.photometric)
+      for dst, x in zip((pre, post, label, valid), (a, b, m, v)):
+        dst.append(augment.dihedral(x, int(k)))
+    return {'pre': np.stack(pre).astype(np.float32), 'post': np.stack(post).astype(np.float32),
+            'label': np.stack(label).astype(np.int32), 'valid': np.stack(valid).astype(np.float32)}

@@ -1,0 +1,36 @@
+"""DP-FCN: two DFE paths, feature concatenation, JFL head (Fig. 1, Algorithm I)."""
+import flax.linen as nn
+import jax.numpy as jnp
+
+from dpfcn_jax.models.dfe import DFE
+from dpfcn_jax.models.jfl import JFL
+
+
+class DPFCN(nn.Module):
+  """Maps a (pre, post) pair of [0, 1] images (N, H, W, B) to logits (N, H, W, 2).
+
+  `shared_dfe=False` gives the paper's "parallel DFE-networks", one per date;
+  True shares one DFE (siamese) and runs both dates through it in one batch.
+  """
+  width: int = 64
+  depth: int = 4
+  dropout_rate: float = 0.4
+  shared_dfe: bool = False
+  jfl_width: int = 64
+  num_classes: int = 2
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, pre, post, *, train: bool):
+    pre, post = (2.0 * x.astype(self.dtype) - 1.0 for x in (pre, post))
+    make_dfe = lambda name: DFE(self.width, self.depth, self.dropout_rate, self.dtype,
+                                name=name)
+    if self.shared_dfe:
+      f = make_dfe('dfe')(jnp.concatenate([pre, post], axis=0), train=train)
+      f_pre, f_post = jnp.split(f, 2, axis=0)
+    else:
+      f_pre = make_dfe('dfe_pre')(pre, train=train)
+      f_post = make_dfe('dfe_post')(post, train=train)
+    logits = JFL(self.jfl_width, self.num_classes, self.dtype, name='jfl')(
+        jnp.concatenate([f_pre, f_post], axis=-1))
+    return logits.astype(jnp.float32)

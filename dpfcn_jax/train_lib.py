@@ -1,0 +1,224 @@
+"""Training loop: pmapped step, deterministic data, orbax checkpoints, validation.
+
+The step follows flax/examples/imagenet: one `jax.pmap` over all devices with the
+state unreplicated (`in_axes=(None, 0, None)`), gradients summed over devices with
+`lax.psum`, so checkpoints carry no device axis and restore on any device count.
+"""
+import functools
+import json
+import logging
+import os
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from dpfcn_jax import checkpoint, eval_lib, inference, metrics
+from dpfcn_jax.data import pipeline
+from dpfcn_jax.errors import ConfigError, DpfcnError
+from dpfcn_jax.models import create_model
+
+AXIS = 'batch'
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(DpfcnError):
+  """The loss became NaN or Inf; training stops before any bad checkpoint is written."""
+
+
+def make_optimizer(config):
+  if config.optimizer != 'adam':
+    raise ConfigError(f'unknown optimizer {config.optimizer!r}: expected adam')
+  if config.lr_schedule == 'constant':
+    lr = config.learning_rate
+  elif config.lr_schedule == 'cosine':
+    lr = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps,
+                                            max(config.num_train_steps, config.warmup_steps + 1))
+  else:
+    raise ConfigError(f'unknown lr_schedule {config.lr_schedule!r}: expected constant or cosine')
+  tx = optax.adam(lr)
+  if config.grad_clip_norm > 0:
+    tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
+  return tx
+
+
+def create_train_state(config, rng, model=None):
+  """Initialises parameters (Xavier, Section II-C) and the Adam state."""
+  model = create_model(config.model) if model is None else model
+  x = jnp.zeros((1, config.data.tile, config.data.tile, config.data.bands), jnp.float32)
+  params = jax.jit(lambda r: model.init({'params': r}, x, x, train=False)['params'])(rng)
+  return train_state.TrainState.create(apply_fn=model.apply, params=params,
+                                       tx=make_optimizer(config))
+
+
+def pixel_loss(logits, label, valid, config):
+  """Sum and weight of pixel-wise softmax cross-entropy, Eq. (4), over valid pixels.
+
+  Returning the sum and its weight lets the step divide by the global weight, so
+  the gradient is the same whatever the device count or per-device padding.
+  """
+  weights = valid * jnp.asarray(config.class_weights, jnp.float32)[label]
+  ce = optax.softmax_cross_entropy(logits, jax.nn.one_hot(label, logits.shape[-1]))
+  if config.loss == 'focal':
+    p_true = jnp.exp(-ce)
+    ce = ce * (1.0 - p_true) ** config.focal_gamma
+  total = jnp.sum(ce * weights)
+  if config.loss == 'ce+dice':
+    # Soft Dice of the landslide class, scaled to the pixel count so it mixes with CE.
+    p = jax.nn.softmax(logits)[..., 1] * valid
+    y = (label == 1) * valid
+    dice = 1.0 - (2 * jnp.sum(p * y) + 1.0) / (jnp.sum(p) + jnp.sum(y) + 1.0)
+    total = total + dice * jnp.sum(weights)
+  elif config.loss not in ('ce', 'focal'):
+    raise ConfigError(f'unknown loss {config.loss!r}: expected ce, ce+dice or focal')
+  return total, jnp.sum(weights)
+
+
+def train_step(state, batch, rng, *, config):
+  """One Adam step on the global batch; runs per device inside `jax.pmap`."""
+  rng = jax.random.fold_in(jax.random.fold_in(rng, state.step), jax.lax.axis_index(AXIS))
+  global_weight = jax.lax.psum(jnp.sum(batch['valid'] * jnp.asarray(
+      config.class_weights, jnp.float32)[batch['label']]), AXIS)
+
+  def loss_fn(params):
+    logits = state.apply_fn({'params': params}, batch['pre'], batch['post'], train=True,
+                            rngs={'dropout': rng})
+    total, _ = pixel_loss(logits, batch['label'], batch['valid'], config)
+    return total / global_weight, logits
+
+  (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  grads = jax.lax.psum(grads, AXIS)
+  pred = jnp.argmax(logits, -1) == 1
+  y, v = batch['label'] == 1, batch['valid'] > 0
+  counts = jnp.stack([jnp.sum(pred & y & v), jnp.sum(pred & ~y & v), jnp.sum(~pred & y & v)])
+  step_metrics = {'loss': jax.lax.psum(loss, AXIS), 'tp_fp_fn': jax.lax.psum(counts, AXIS),
+                  'grad_norm': optax.global_norm(grads)}
+  return state.apply_gradients(grads=grads), step_metrics
+
+
+def make_p_train_step(config, devices=None):
+  return jax.pmap(functools.partial(train_step, config=config), axis_name=AXIS,
+                  in_axes=(None, 0, None), out_axes=(None, None), donate_argnums=(0,),
+                  devices=devices)
+
+
+def replicated_sharding(devices=None):
+  """Where pmap keeps its unreplicated (in_axes=None) state: feeding it there avoids a
+  second compilation on the second step."""
+  devices = jax.devices() if devices is None else devices
+  return NamedSharding(Mesh(np.asarray(devices), (AXIS,)), PartitionSpec())
+
+
+def shard(batch):
+  """(local_batch, ...) -> (local_devices, local_batch / local_devices, ...)."""
+  n = jax.local_device_count()
+  return jax.tree.map(lambda x: x.reshape((n, -1) + x.shape[1:]), batch)
+
+
+class JsonlWriter:
+  """Appends one JSON object per line to WORKDIR/metrics.jsonl (process 0 only)."""
+
+  def __init__(self, workdir):
+    self.path = os.path.join(workdir, 'metrics.jsonl') if jax.process_index() == 0 else None
+
+  def write(self, step, **values):
+    if self.path:
+      with open(self.path, 'a') as f:
+        f.write(json.dumps({'step': int(step), **values}) + '\n')
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+  """Trains (resuming from WORKDIR's newest checkpoint), validating as configured.
+
+  Returns the final train state. SIGTERM saves a checkpoint and returns cleanly.
+  """
+  if config.batch_size % jax.device_count():
+    raise ConfigError(f'batch_size {config.batch_size} is not divisible by '
+                      f'{jax.device_count()} devices')
+  os.makedirs(workdir, exist_ok=True)
+  train_sites = pipeline.load_split(config.data, 'train')
+  val_sites = pipeline.load_split(config.data, 'val') if config.eval_every_steps > 0 else []
+  sampler = pipeline.BlockSampler(train_sites, config.data.tile, config.seed,
+                                  config.data.sampling, config.data.augment,
+                                  config.data.photometric)
+
+  model = create_model(config.model)
+  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+  state = create_train_state(config, init_rng, model)
+  sharding = replicated_sharding()
+  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
+  restored = checkpoint.restore(mngr, state, sharding) if mngr.latest_step() is not None else None
+  state = restored if restored is not None else jax.device_put(state, sharding)
+  start = int(jax.device_get(state.step))
+  if start:
+    log.info('resumed from step %d in %s', start, workdir)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  p_train_step = make_p_train_step(config)
+  writer = JsonlWriter(workdir)
+  stop = {'signal': None}
+  previous = signal.signal(signal.SIGTERM, lambda sig, _: stop.update(signal=sig))
+  best = -1.0
+  try:
+    t0, last_step, last_loss = time.time(), start, None
+    for step in range(start, config.num_train_steps):
+      batch = shard(sampler.batch(step, config.batch_size, jax.process_index(),
+                                  jax.process_count()))
+      state, step_metrics = p_train_step(state, batch, dropout_rng)
+      done = step + 1
+      if done % config.log_every_steps == 0 or done == config.num_train_steps:
+        m = jax.device_get(step_metrics)
+        last_loss = float(m['loss'])
+        _check_finite(last_loss, done)
+        rate = (done - last_step) / max(time.time() - t0, 1e-9)
+        eta = (config.num_train_steps - done) / max(rate, 1e-9)
+        tp, fp, fn = (int(x) for x in m['tp_fp_fn'])
+        train_qa = metrics.scores(tp, fp, fn, 0)['qa']
+        log.info('step %d/%d loss %.4f train_qa %.3f | %.2f steps/s, ETA %s', done,
+                     config.num_train_steps, last_loss, train_qa, rate, _hms(eta))
+        writer.write(done, loss=last_loss, train_qa=train_qa, steps_per_s=rate,
+                     grad_norm=float(m['grad_norm']))
+        t0, last_step = time.time(), done
+      if val_sites and (done % config.eval_every_steps == 0 or done == config.num_train_steps):
+        report = eval_lib.evaluate_sites(model, inference.local_copy(state.params), val_sites,
+                                         config)
+        pooled = report['pooled']
+        log.info('step %d val: %s', done, ' '.join(
+            f'{k} {pooled[k]:.4f}' for k in ('cp', 'cr', 'qa', 'oa', 'aa', 'f1')))
+        writer.write(done, **{f'val_{k}': pooled[k] for k in metrics.KEYS})
+        if config.select_best and pooled[config.select_best] > best:
+          best = pooled[config.select_best]
+          _check_finite(float(jax.device_get(step_metrics['loss'])), done)
+          checkpoint.save(checkpoint.manager(os.path.join(workdir, 'best'), 1), state, config,
+                          {config.select_best: best})
+      if done % config.checkpoint_every_steps == 0 or done == config.num_train_steps \
+          or stop['signal'] is not None:
+        _check_finite(float(jax.device_get(step_metrics['loss'])), done)
+        checkpoint.save(mngr, state, config)
+      if stop['signal'] is not None:
+        log.warning('signal %d: checkpoint saved at step %d, stopping', stop['signal'], done)
+        break
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+    mngr.close()
+  return state
+
+
+def _check_finite(loss, step):
+  if not np.isfinite(loss):
+    raise NonFiniteLossError(f'loss is {loss} at step {step}: stopping; the last good '
+                             'checkpoint is kept (lower learning_rate or check the inputs)')
+
+
+def _hms(seconds):
+  seconds = int(seconds)
+  return f'{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}'

@@ -1,0 +1,38 @@
+"""Two fake CPU devices for every test, so pmap paths run as on a multi-device host."""
+import importlib
+import pathlib
+import sys
+
+import jax
+import pytest
+
+jax.config.update('jax_num_cpu_devices', 2)
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DATA = REPO.parent / 'shared' / 'data'
+sys.path.insert(0, str(REPO))  # configs/*.py import `configs.default`, as under `python -m`
+
+
+def load_config(name='default'):
+  return importlib.import_module(f'configs.{name}').get_config()
+
+
+@pytest.fixture
+def tiny_config():
+  """The synthetic config shrunk to seconds: width 4, 32 px tiles, small scenes."""
+  c = load_config('synthetic')
+  c.model.width = 4
+  c.model.depth = 2
+  c.data.tile = 32
+  c.infer.stride = 24
+  c.batch_size = 4
+  c.data.synthetic.min_side = 96
+  c.data.synthetic.max_side = 128
+  c.data.synthetic.num_scenes.train = 2
+  c.data.synthetic.num_scenes.val = 1
+  c.data.synthetic.num_scenes.test = 1
+  c.num_train_steps = 4
+  c.log_every_steps = 2
+  c.eval_every_steps = 4
+  c.checkpoint_every_steps = 2
+  return c

@@ -1,0 +1,86 @@
+"""Table I: shapes and parameter counts of DFE, JFL and DP-FCN."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import load_config
+from dpfcn_jax.models import create_model
+from dpfcn_jax.models.dfe import DFE
+from dpfcn_jax.models.dpfcn import DPFCN
+from dpfcn_jax.models.jfl import JFL
+from dpfcn_jax.errors import ConfigError
+
+
+def _count(tree):
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+def _init_shapes(module, *xs, **kw):
+  return jax.eval_shape(lambda: module.init(jax.random.key(0), *xs, **kw))['params']
+
+
+def test_dfe_width64_parameter_count_is_table1():
+  params = _init_shapes(DFE(width=64), jnp.zeros((1, 128, 128, 3)), train=False)
+  assert _count(params) == 31_031_680
+
+
+def test_dfe_table1_layer_widths():
+  params = _init_shapes(DFE(width=64), jnp.zeros((1, 128, 128, 3)), train=False)
+  widths = {name: p['conv']['kernel'].shape[-1] for name, p in params.items()
+            if name.endswith('conv1') or name.startswith('up')}
+  assert [widths[f'down{i}_conv1'] for i in range(4)] == [64, 128, 256, 512]
+  assert widths['bottom_conv1'] == 1024
+  assert [widths[f'dec{i}_conv1'] for i in (3, 2, 1, 0)] == [512, 256, 128, 64]
+  assert [widths[f'up{i}'] for i in (3, 2, 1, 0)] == [512, 256, 128, 64]
+
+
+def test_dfe_output_is_width_channels_at_input_resolution():
+  m = DFE(width=8)
+  x = jnp.ones((2, 48, 80, 3))
+  v = m.init(jax.random.key(0), x, train=False)
+  assert m.apply(v, x, train=False).shape == (2, 48, 80, 8)
+
+
+def test_jfl_head_is_conv64_conv64_conv1x1_2():
+  params = _init_shapes(JFL(width=64), jnp.zeros((1, 16, 16, 128)))
+  assert [params[k]['conv']['kernel'].shape for k in ('conv0', 'conv1', 'classifier')] == \
+      [(3, 3, 128, 64), (3, 3, 64, 64), (1, 1, 64, 2)]
+
+
+@pytest.mark.parametrize('shared', [False, True])
+def test_dpfcn_parallel_or_shared_dfe(shared):
+  m = DPFCN(width=8, jfl_width=8, shared_dfe=shared)
+  x = jnp.zeros((2, 32, 64, 3))
+  params = _init_shapes(m, x, x, train=False)
+  one_dfe = _count(_init_shapes(DFE(width=8), x, train=False))
+  expected = {'dfe'} if shared else {'dfe_pre', 'dfe_post'}
+  assert set(params) == expected | {'jfl'}
+  assert _count(params) == (1 if shared else 2) * one_dfe + _count(params['jfl'])
+
+
+def test_dpfcn_logits_shape_and_dropout_only_in_training():
+  m = DPFCN(width=4, depth=2, jfl_width=4, dropout_rate=0.4)
+  x1, x2 = jax.random.uniform(jax.random.key(1), (2, 2, 32, 32, 3))
+  v = m.init(jax.random.key(0), x1, x2, train=False)
+  y = m.apply(v, x1, x2, train=False)
+  assert y.shape == (2, 32, 32, 2) and y.dtype == jnp.float32
+  np.testing.assert_array_equal(y, m.apply(v, x1, x2, train=False))
+  a = m.apply(v, x1, x2, train=True, rngs={'dropout': jax.random.key(1)})
+  b = m.apply(v, x1, x2, train=True, rngs={'dropout': jax.random.key(2)})
+  assert not np.allclose(a, b)
+
+
+def test_create_model_from_default_config_is_paper_dpfcn():
+  c = load_config()
+  m = create_model(c.model)
+  assert isinstance(m, DPFCN)
+  assert (m.width, m.depth, m.jfl_width, m.shared_dfe) == (64, 4, 64, False)
+  assert m.dropout_rate == pytest.approx(0.4)
+
+
+def test_unknown_model_name_is_a_config_error():
+  c = load_config()
+  c.model.name = 'resnet'
+  with pytest.raises(ConfigError, match='resnet'):
+    create_model(c.model)
