@@ -34,7 +34,8 @@ def save(mngr, state, config, metrics=None):
 
 
 def abstract_like(state, sharding):
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding),
+  dtype = lambda x: x.dtype if hasattr(x, 'dtype') else np.result_type(x)  # step may be an int
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), dtype(x), sharding=sharding),
                       state)
 
 

@@ -1,13 +1,18 @@
-"""python -m dpfcn_jax.eval --config=configs/X.py --workdir=W --split=val|test"""
+"""python -m dpfcn_jax.eval --config=configs/X.py --workdir=W --split=val|test
+
+Takes the same multi-host flags as dpfcn_jax.train; one process is enough to
+evaluate a checkpoint trained on any number of devices or processes.
+"""
 from absl import app, flags
 from ml_collections import config_flags
 
-from dpfcn_jax import cli, eval_lib
+from dpfcn_jax import cli, distributed, eval_lib
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory holding the checkpoints.')
 _SPLIT = flags.DEFINE_string('split', 'val', 'train | val | test')
+distributed.define_flags()
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -15,6 +20,7 @@ def main(argv):
   del argv
   cli.setup()
   with cli.user_errors():
+    distributed.initialize_from_flags(_CONFIG.value.distributed)
     eval_lib.evaluate(_CONFIG.value, _WORKDIR.value, _SPLIT.value)
 
 

@@ -52,7 +52,7 @@ def restore_params(workdir, step=None, which='latest'):
   saved = ml_collections.ConfigDict(saved)
   from dpfcn_jax import train_lib  # pylint: disable=g-import-not-at-top
   model = create_model(saved.model)
-  target = jax.eval_shape(lambda: train_lib.create_train_state(saved, jax.random.key(0), model))
+  target = jax.eval_shape(lambda: train_lib.create_train_state(saved, jax.random.key(0, impl=saved.prng_impl), model))
   mngr = checkpoint.manager(sub, create=False)
   state = checkpoint.restore(mngr, target, train_lib.replicated_sharding(), step)
   if state is None:

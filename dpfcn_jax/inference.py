@@ -3,7 +3,8 @@
 Used by evaluation, validation during training and the predict CLI. The scene is
 mirror-padded, cut into `tile` windows every `stride` pixels, run in fixed-size
 batches (static shapes: one compilation), blended with `tiling.blend_weight` and
-cropped back, so any scene size works and no seam shows.
+cropped back, so any scene size works and no seam shows. Rows stream through
+(`stream_probability`): a scene larger than memory is read and written by bands.
 """
 import functools
 
@@ -77,18 +78,67 @@ def run_windows(infer, params, read_window, starts, tile, batch_per_device, rng)
       yield origin, prob[j], std[j]
 
 
+def mirror_index(length: int, size: int) -> np.ndarray:
+  """Source position of each of `size` positions of `length` samples mirror-padded at
+  the end, as `tiling.pad_to` pads (numpy 'symmetric', repeated if need be)."""
+  m = np.arange(size) % (2 * length)
+  return np.where(m < length, m, 2 * length - 1 - m)
+
+
+def stream_probability(infer, params, read_rows, height, width, tile, stride,
+                       batch_per_device, rng, progress=None):
+  """Yields (row0, probability, std) for bands of finished rows, top to bottom.
+
+  `read_rows(index)` returns the (pre, post) scene rows `index` (an int array), each
+  (len(index), width, bands) float32. Only the input rows of the windows in one
+  batch and `tile` rows of blending accumulators are held, so memory does not grow
+  with the scene's height. Rows are final once the next row of windows starts
+  below them; `progress(done, total)` is called after every window.
+  """
+  ph, pw = tiling.padded_size(height, tile, stride), tiling.padded_size(width, tile, stride)
+  src_rows, src_cols = mirror_index(height, ph), mirror_index(width, pw)
+  weight = tiling.blend_weight(tile, tile - stride)
+  starts = window_grid(height, width, tile, stride)
+  bands = {}
+
+  def read_window(r, c):
+    if r not in bands:
+      bands.clear()  # windows come row by row; a batch keeps views of what it needs
+      pre, post = read_rows(src_rows[r:r + tile])
+      bands[r] = (pre[:, src_cols], post[:, src_cols])
+    pre, post = bands[r]
+    return pre[:, c:c + tile], post[:, c:c + tile]
+
+  acc, acc_std, wsum = (np.zeros((tile, pw), np.float32) for _ in range(3))
+  top = 0
+
+  def finish(n):
+    """The first n accumulator rows as output (cropped to the scene); shifts the rest up."""
+    out = top, (acc[:n] / wsum[:n])[:height - top, :width], \
+        (acc_std[:n] / wsum[:n])[:height - top, :width]
+    for a in (acc, acc_std, wsum):
+      a[:-n] = a[n:].copy()
+      a[-n:] = 0
+    return out
+
+  for done, ((r, c), p, s) in enumerate(run_windows(infer, params, read_window, starts, tile,
+                                                    batch_per_device, rng), 1):
+    if r > top:
+      if top < height:
+        yield finish(r - top)
+      top = r
+    acc[:, c:c + tile] += p * weight
+    acc_std[:, c:c + tile] += s * weight
+    wsum[:, c:c + tile] += weight
+    if progress is not None:
+      progress(done, len(starts))
+  yield finish(tile)
+
+
 def scene_probability(infer, params, pre, post, tile, stride, batch_per_device, rng=None):
   """Blended landslide probability (H, W) and uncertainty (H, W) of an in-memory scene."""
   h, w = pre.shape[:2]
-  ph, pw = tiling.padded_size(h, tile, stride), tiling.padded_size(w, tile, stride)
-  pre_p, post_p = tiling.pad_to(pre, ph, pw), tiling.pad_to(post, ph, pw)
-  weight = tiling.blend_weight(tile, tile - stride)
-  acc, acc_std, wsum = (np.zeros((ph, pw), np.float32) for _ in range(3))
-  read = lambda r, c: (pre_p[r:r + tile, c:c + tile], post_p[r:r + tile, c:c + tile])
   rng = jax.random.key(0) if rng is None else rng
-  for (r, c), p, s in run_windows(infer, params, read, window_grid(h, w, tile, stride), tile,
-                                  batch_per_device, rng):
-    acc[r:r + tile, c:c + tile] += p * weight
-    acc_std[r:r + tile, c:c + tile] += s * weight
-    wsum[r:r + tile, c:c + tile] += weight
-  return (acc / wsum)[:h, :w], (acc_std / wsum)[:h, :w]
+  bands = list(stream_probability(infer, params, lambda i: (pre[i], post[i]), h, w, tile,
+                                  stride, batch_per_device, rng))
+  return np.concatenate([b[1] for b in bands]), np.concatenate([b[2] for b in bands])

@@ -1,12 +1,17 @@
-"""python -m dpfcn_jax.train --config=configs/X.py --workdir=W [--config.key=value ...]"""
+"""python -m dpfcn_jax.train --config=configs/X.py --workdir=W [--config.key=value ...]
+
+Multi-host: add --coordinator_address=HOST:PORT --num_processes=N --process_id=I
+(not needed under srun or with --config.distributed.enabled=True; see launch/).
+"""
 from absl import app, flags
 from ml_collections import config_flags
 
-from dpfcn_jax import cli, train_lib
+from dpfcn_jax import cli, distributed, train_lib
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and metrics.')
+distributed.define_flags()
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -14,6 +19,7 @@ def main(argv):
   del argv
   cli.setup()
   with cli.user_errors():
+    distributed.initialize_from_flags(_CONFIG.value.distributed)
     train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

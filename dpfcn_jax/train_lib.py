@@ -4,6 +4,7 @@ The step follows flax/examples/imagenet: one `jax.pmap` over all devices with th
 state unreplicated (`in_axes=(None, 0, None)`), gradients summed over devices with
 `lax.psum`, so checkpoints carry no device axis and restore on any device count.
 """
+import concurrent.futures
 import functools
 import json
 import logging
@@ -17,6 +18,7 @@ import ml_collections
 import numpy as np
 import optax
 from flax.training import train_state
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from dpfcn_jax import checkpoint, eval_lib, inference, metrics
@@ -99,20 +101,34 @@ def train_step(state, batch, rng, *, config):
   y, v = batch['label'] == 1, batch['valid'] > 0
   counts = jnp.stack([jnp.sum(pred & y & v), jnp.sum(pred & ~y & v), jnp.sum(~pred & y & v)])
   step_metrics = {'loss': jax.lax.psum(loss, AXIS), 'tp_fp_fn': jax.lax.psum(counts, AXIS),
-                  'grad_norm': optax.global_norm(grads)}
+                  'grad_norm': optax.tree.norm(grads)}
   return state.apply_gradients(grads=grads), step_metrics
 
 
 def make_p_train_step(config, devices=None):
-  return jax.pmap(functools.partial(train_step, config=config), axis_name=AXIS,
-                  in_axes=(None, 0, None), out_axes=(None, None), donate_argnums=(0,),
-                  devices=devices)
+  """The pmapped step. With several processes pmap hands its outputs back
+  process-local; the state is re-wrapped (no copy) as one global replicated array,
+  which orbax saves collectively and the next step takes as it is."""
+  p_step = jax.pmap(functools.partial(train_step, config=config), axis_name=AXIS,
+                    in_axes=(None, 0, None), out_axes=(None, None), donate_argnums=(0,),
+                    devices=devices)
+  if jax.process_count() == 1:
+    return p_step
+  mesh = replicated_sharding(devices).mesh
+
+  def global_step(state, batch, rng):
+    state, step_metrics = p_step(state, batch, rng)
+    state = multihost_utils.host_local_array_to_global_array(state, mesh, PartitionSpec())
+    return state, step_metrics
+
+  return global_step
 
 
 def replicated_sharding(devices=None):
   """Where pmap keeps its unreplicated (in_axes=None) state: feeding it there avoids a
-  second compilation on the second step."""
-  devices = jax.devices() if devices is None else devices
+  second compilation on the second step. pmap orders the devices process by process."""
+  if devices is None:
+    devices = [d for p in range(jax.process_count()) for d in jax.local_devices(p)]
   return NamedSharding(Mesh(np.asarray(devices), (AXIS,)), PartitionSpec())
 
 
@@ -120,6 +136,29 @@ def shard(batch):
   """(local_batch, ...) -> (local_devices, local_batch / local_devices, ...)."""
   n = jax.local_device_count()
   return jax.tree.map(lambda x: x.reshape((n, -1) + x.shape[1:]), batch)
+
+
+def device_batch(sampler, config, step):
+  """This process's slice of the global batch of `step`, split over and put on the
+  local devices the way pmap reads it, so pmap starts without a host transfer."""
+  batch = shard(sampler.batch(step, config.batch_size, jax.process_index(),
+                              jax.process_count()))
+  mesh = Mesh(np.asarray(jax.local_devices()), (AXIS,))
+  return jax.device_put(batch, NamedSharding(mesh, PartitionSpec(AXIS)))
+
+
+def prefetch(make, steps):
+  """Yields (s, make(s)) for s in `steps`, building the next item in a background
+  thread while the caller runs the current one; items stay pure functions of s."""
+  with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+    pending = None
+    for s in steps:
+      future = pool.submit(make, s)
+      if pending is not None:
+        yield pending[0], pending[1].result()
+      pending = (s, future)
+    if pending is not None:
+      yield pending[0], pending[1].result()
 
 
 class JsonlWriter:
@@ -150,7 +189,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                                   config.data.photometric)
 
   model = create_model(config.model)
-  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed, impl=config.prng_impl))
   state = create_train_state(config, init_rng, model)
   sharding = replicated_sharding()
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
@@ -170,9 +209,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   best = -1.0
   try:
     t0, last_step, last_loss = time.time(), start, None
-    for step in range(start, config.num_train_steps):
-      batch = shard(sampler.batch(step, config.batch_size, jax.process_index(),
-                                  jax.process_count()))
+    batches = prefetch(functools.partial(device_batch, sampler, config),
+                       range(start, config.num_train_steps))
+    for step, batch in batches:
       state, step_metrics = p_train_step(state, batch, dropout_rng)
       done = step + 1
       if done % config.log_every_steps == 0 or done == config.num_train_steps:

@@ -1,5 +1,6 @@
 """Two fake CPU devices for every test, so pmap paths run as on a multi-device host."""
 import importlib
+import os
 import pathlib
 import sys
 
@@ -7,6 +8,13 @@ import jax
 import pytest
 
 jax.config.update('jax_num_cpu_devices', 2)
+# Tests build the same small programs many times (and in subprocesses): a shared
+# persistent compilation cache turns each repeat compile into a disk read.
+CACHE = pathlib.Path(__file__).resolve().parents[1] / '.pytest_cache' / 'jax'
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', str(CACHE))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data'

@@ -1,4 +1,5 @@
 """FCN, U-Net and FCN-PP baselines: shapes, registry, dropout, a tiny overfit."""
+import functools
 import pathlib
 import runpy
 
@@ -17,6 +18,7 @@ WIDTH = 8  # small enough that every test compiles and runs in seconds on CPU
 BANDS = 3
 SIDE = 32
 BLOCK = 8  # label blocks at FCN's finest score resolution (1/8), so all three can fit
+STEPS = 40
 
 
 def model_config(name, **overrides):
@@ -68,40 +70,54 @@ def test_config_errors():
     jax.eval_shape(lambda: model.init(jax.random.key(0), x, x, train=False))
 
 
-@pytest.mark.parametrize('name', NAMES)
-def test_dropout_only_in_train(name):
+def key(seed):
+  # XLA:CPU compiles threefry slowly (tens of seconds for a whole init); 'rbg'
+  # keys exercise the same code paths in a fraction of that.
+  return jax.random.key(seed, impl='rbg')
+
+
+@functools.cache
+def model_and_params(name):
   model = create_model(model_config(name))
   pre, post, _ = toy_pair()
-  params = jax.jit(lambda: model.init(jax.random.key(0), pre, post, train=False))()
-  apply = jax.jit(lambda key, train: model.apply(params, pre, post, train=train,
-                                                rngs={'dropout': key}), static_argnums=1)
-  a, b = apply(jax.random.key(1), True), apply(jax.random.key(2), True)
-  assert not np.allclose(a, b)
-  np.testing.assert_array_equal(apply(jax.random.key(1), False),
-                                apply(jax.random.key(2), False))
+  return model, jax.jit(lambda k: model.init(k, pre, post, train=False))(key(0))
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_dropout_only_in_train(name):
+  model, params = model_and_params(name)
+  pre, post, _ = toy_pair()
+
+  @jax.jit  # one compile for all four calls
+  def outputs(k1, k2):
+    run = lambda train, k: model.apply(params, pre, post, train=train, rngs={'dropout': k})
+    return run(True, k1), run(True, k2), run(False, k1), run(False, k2)
+
+  train1, train2, eval1, eval2 = outputs(key(1), key(2))
+  assert not np.allclose(train1, train2)
+  np.testing.assert_array_equal(eval1, eval2)
 
 
 @pytest.mark.parametrize('name', NAMES)
 def test_overfits_toy_pair(name):
-  model = create_model(model_config(name))
+  model, params = model_and_params(name)
   pre, post, label = toy_pair()
-  params = model.init(jax.random.key(0), pre, post, train=False)
   opt = optax.adam(1e-3)
 
-  def loss_fn(p, key=None, train=False):
-    logits = model.apply(p, pre, post, train=train, rngs={'dropout': key} if train else None)
+  def loss_fn(p, k, train):
+    logits = model.apply(p, pre, post, train=train, rngs={'dropout': k})
     return optax.softmax_cross_entropy_with_integer_labels(logits, label).mean()
 
-  @jax.jit
-  def train(p, key):
-    def step(carry, k):
-      p, s = carry
-      g = jax.grad(loss_fn)(p, k, True)
-      u, s = opt.update(g, s, p)
-      return (optax.apply_updates(p, u), s), None
-    (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), jax.random.split(key, 40))
-    return p
+  def step(carry, k):
+    p, s = carry
+    u, s = opt.update(jax.grad(loss_fn)(p, k, True), s, p)
+    return (optax.apply_updates(p, u), s), None
 
-  before = loss_fn(params)
-  after = loss_fn(train(params, jax.random.key(1)))
+  @jax.jit
+  def fit(p, k):
+    before = loss_fn(p, k, False)
+    (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), jax.random.split(k, STEPS))
+    return before, loss_fn(p, k, False)
+
+  before, after = fit(params, key(1))
   assert after < 0.5 * before, (before, after)

@@ -96,6 +96,10 @@ class Raster:
   geo: Optional[GeoInfo]
   path: str
 
+  @property
+  def shape(self):
+    return self.data.shape
+
 
 @dataclasses.dataclass
 class Site:
@@ -113,7 +117,7 @@ def _read_tiff(path):
     if not tif.pages:
       raise InputError(f'{path}: TIFF holds no image')
     page = tif.pages[0]
-    array = page.asarray()
+    array = tif.series[0].asarray()  # the series keeps the written shape, e.g. (H, W, 5)
     geo = tuple((t.code, int(t.dtype), t.count, t.value) for t in page.tags.values()
                 if t.code in GEO_TAGS)
   if page.planarconfig == 2 and array.ndim == 3 and array.shape[0] < array.shape[-1]:
@@ -171,23 +175,39 @@ def read_raster(path, bands: int) -> Raster:
   array, geo = read_array(path)
   if array.ndim == 2:
     array = array[..., None]
-  if array.shape[-1] == 4 and bands == 3 and not (geo and geo.nodata is not None):
-    array = array[..., :3]  # RGBA from PNG export: alpha carries no spectral information
-  if array.shape[-1] != bands:
-    raise InputError(f'{path}: has {array.shape[-1]} bands, the config expects {bands}')
-  nodata = geo.nodata if geo else None
-  valid = np.ones(array.shape[:2], bool)
-  if nodata is not None and np.can_cast(np.min_scalar_type(nodata), array.dtype, 'same_kind') \
-      and np.asarray(nodata).astype(array.dtype) == nodata:
-    valid = ~np.all(array == np.asarray(nodata, array.dtype), axis=-1)
-    if not valid.any():
-      raise InputError(f'{path}: every pixel is nodata ({nodata:g})')
+  array = array[..., :bands_to_keep(array.shape[-1], bands, geo, path)]
+  valid = _not_nodata(array, geo.nodata if geo else None)
+  if not valid.any():
+    raise InputError(f'{path}: every pixel is nodata ({geo.nodata:g})')
   return Raster(to_unit_float(array, path), valid, geo, str(path))
+
+
+def bands_to_keep(file_bands: int, bands: int, geo, path) -> int:
+  """How many leading bands of a file with `file_bands` to use; InputError if unusable."""
+  if file_bands == 4 and bands == 3 and not (geo and geo.nodata is not None):
+    return 3  # RGBA from PNG export: alpha carries no spectral information
+  if file_bands != bands:
+    raise InputError(f'{path}: has {file_bands} bands, the config expects {bands}')
+  return bands
+
+
+def _not_nodata(array, nodata):
+  """Pixels where not every band equals the nodata value (one it can hold)."""
+  if nodata is None or (array.dtype.kind in 'ui' and not (
+      float(nodata).is_integer() and np.iinfo(array.dtype).min <= nodata
+      <= np.iinfo(array.dtype).max)):
+    return np.ones(array.shape[:2], bool)  # e.g. 256 on uint8: no pixel can be nodata
+  return ~np.all(array == np.asarray(nodata).astype(array.dtype), axis=-1)
 
 
 def read_mask(path, threshold: float) -> np.ndarray:
   """Reads a reference mask; pixels above `threshold` (in the file's units) are landslide."""
   array, _ = read_array(path)
+  return mask_from_array(array, threshold, path)
+
+
+def mask_from_array(array, threshold: float, path) -> np.ndarray:
+  """Binarises decoded mask pixels (H, W) or (H, W, B) to uint8 {0, 1}."""
   if array.ndim == 3:
     array = array.max(axis=-1)  # colour-coded masks: any lit band marks the class
   if array.dtype.kind == 'f' and not np.all(np.isfinite(array)):
@@ -210,9 +230,9 @@ def find_image(folder, stem):
 
 def check_same_grid(a: Raster, b: Raster):
   """Pre and post must share the pixel grid and, where both have one, the georeferencing."""
-  if a.data.shape[:2] != b.data.shape[:2]:
-    raise InputError(f'{b.path}: size {b.data.shape[1]}x{b.data.shape[0]} (WxH) differs '
-                     f'from {a.path}: {a.data.shape[1]}x{a.data.shape[0]}')
+  if a.shape[:2] != b.shape[:2]:
+    raise InputError(f'{b.path}: size {b.shape[1]}x{b.shape[0]} (WxH) differs '
+                     f'from {a.path}: {a.shape[1]}x{a.shape[0]}')
   if a.geo is not None and b.geo is not None:
     ta, tb = a.geo.transform, b.geo.transform
     if (ta is None) != (tb is None) or (ta is not None and not np.allclose(ta, tb, rtol=0,
@@ -244,15 +264,19 @@ def load_site(folder, bands: int, threshold: float, require_mask: bool = True) -
 
 def write_geotiff(path, array, geo: Optional[GeoInfo], nodata=None):
   """Writes a (H, W) or (H, W, B) array as a compressed GeoTIFF with `geo`'s tags."""
+  tifffile.imwrite(path, array, photometric='minisblack' if array.ndim == 2 else 'rgb',
+                   compression='zlib', tile=(256, 256) if min(array.shape[:2]) >= 256 else None,
+                   extratags=geotiff_extratags(geo, nodata))
+
+
+def geotiff_extratags(geo: Optional[GeoInfo], nodata=None) -> list:
+  """tifffile `extratags` carrying `geo` unchanged; `nodata`, if given, replaces its nodata."""
   tags = [t for t in (geo.tags if geo else ()) if t[0] != 42113]
   if nodata is not None:
     tags.append((42113, 2, 0, str(nodata), True))
   elif geo and geo.tag(42113) is not None:
     tags.extend(t for t in geo.tags if t[0] == 42113)
-  extratags = [(code, dtype, count, value, True) for code, dtype, count, value, *_ in tags]
-  tifffile.imwrite(path, array, photometric='minisblack' if array.ndim == 2 else 'rgb',
-                   compression='zlib', tile=(256, 256) if min(array.shape[:2]) >= 256 else None,
-                   extratags=extratags)
+  return [(code, dtype, count, value, True) for code, dtype, count, value, *_ in tags]
 
 
 @contextlib.contextmanager

@@ -12,14 +12,16 @@ the pre image. The scene also holds the pseudo-changes that defeat a
 change-magnitude threshold (paper, Sections I and III-B):
 
   * a seasonal phenology and radiometric change between the dates (yellowing
-    grass, per-band gain / offset / gamma, a smooth gain field, haze);
+    grass, exposure, per-band gain / offset / gamma, a smooth gain field, haze);
   * bare rock outcrops, old revegetating scars, roads and footpaths present at
     BOTH dates, as bright as the scars but unlabelled;
   * a different sun azimuth/elevation per date (hillshade, crown shading, cast
     shadows) and cloud shadows on one date;
   * sub-pixel misregistration of the post image (up to +-1 px) and sensor noise.
 
-Everything is vectorised numpy / scipy and deterministic from the seed.
+Everything is vectorised numpy / scipy and deterministic from the seed. Colour
+planes are kept channels-first (3, H, W) internally so that numpy's inner loops
+run over whole rows.
 """
 import dataclasses
 
@@ -35,34 +37,50 @@ RGB = tuple[float, float, float]
 
 @dataclasses.dataclass(frozen=True)
 class SceneParams:
-  """Every constant of the generator. A Range is (low, high) of a uniform draw;
-  colours are reflectances in 0..1."""
+  """Every constant of the generator.
+
+  A Range is the (low, high) of a uniform draw; colours are reflectances in
+  0..1; `_px` lengths are 0.5 m pixels.
+  """
   pixel_m: float = 0.5                      # ground sampling distance of the paper's photos
   min_side: int = 32                        # smallest scene that still holds a scar
+  quantile_stride: int = 4                  # smooth fields: quantiles from a sub-grid
 
   # Terrain.
-  main_slope_deg: Range = (14.0, 26.0)      # inclination of the regional hillside
-  relief_slope_deg: Range = (14.0, 22.0)    # RMS slope of fractal ridges and gullies
+  main_slope_deg: Range = (12.0, 24.0)      # inclination of the regional hillside
+  relief_slope_deg: Range = (10.0, 18.0)    # RMS slope of the spurs and valleys
   terrain_beta: float = 3.0                 # height amplitude spectrum ~ 1/f^beta
-  terrain_max_wavelength_px: float = 900.0  # longest ridge/valley spacing
+  terrain_max_wavelength_px: float = 900.0  # longest spur/valley spacing
   terrain_min_sigma_px: float = 2.0         # finer micro-relief is left to the canopy
-  flow_sigma_px: float = 12.0               # slope-unit scale of the downslope direction
   terrain_stretch: float = 2.0              # spurs/valleys this much longer downslope
+  flow_sigma_px: float = 12.0               # slope-unit scale of the downslope direction
 
   # Illumination.
-  sun_elevation_deg: Range = (32.0, 62.0)
-  sun_azimuth_change_deg: Range = (30.0, 90.0)    # between the two acquisition dates
+  sun_elevation_deg: Range = (38.0, 65.0)
+  sun_azimuth_change_deg: Range = (30.0, 90.0)     # between the two acquisition dates
   sun_elevation_change_deg: Range = (-15.0, 15.0)
   sun_elevation_limits_deg: Range = (25.0, 70.0)
-  ambient: Range = (0.28, 0.42)             # skylight share of the light on flat ground
+  ambient: Range = (0.3, 0.45)              # skylight share of the light on flat ground
   max_direct: float = 1.5                   # brightest sun-facing slope vs flat ground
   shadow_steps_px: tuple = (1, 2, 3, 5, 7, 10, 14)  # ray-march steps of cast shadows
   shadow_softness_m: float = 0.8            # blocker excess height giving full shadow
   shadow_ambient: float = 0.6               # shadowed pixels keep this share of skylight
+  cloud_prob: float = 0.8                   # chance that one date has cloud shadows
+  cloud_cover: Range = (0.04, 0.16)         # share of the scene under cloud shadow
+  cloud_block: Range = (0.6, 0.9)           # share of direct sunlight a cloud blocks
+  cloud_patch_px: float = 400.0
+  cloud_sigma_px: float = 16.0
+  cloud_edge: float = 0.35                  # width of the penumbra in noise std
 
-  # Vegetation.
+  # Vegetation types: forest / shrub / grass shares are clipped affine maps of
+  # one smooth field, so grass and forest never touch without shrub between.
   vegetation_patch_px: float = 220.0        # size of forest / shrub / grass patches
   vegetation_patch_sigma_px: float = 8.0    # their finest detail
+  vegetation_beta: float = 1.6
+  forest_map: Range = (0.5, 0.9)            # forest share = clip(a + b * field)
+  grass_map: Range = (-0.6, -1.2)           # grass share = clip(a + b * field)
+  forest_shrub_layer: float = 0.3           # shrubs fill gaps under forest at this share
+  # Crowns.
   tree_radius_px: Range = (3.5, 7.0)        # crowns 3.5-7 m across
   tree_density: float = 0.014               # tree crowns per pixel in closed forest
   tree_height_m: Range = (4.0, 11.0)        # crown base above ground
@@ -70,94 +88,113 @@ class SceneParams:
   shrub_density: float = 0.06
   shrub_height_m: Range = (0.5, 2.0)
   crown_dome: float = 0.8                   # dome height / crown radius
+  crown_blur_px: float = 0.7                # foliage softens the seams between crowns
   understory_m: float = 0.3                 # height of the gaps between crowns
-  crown_blur_px: float = 0.7
-  forest_rgb: RGB = (0.17, 0.27, 0.15)
-  shrub_rgb: RGB = (0.25, 0.34, 0.19)
-  grass_rgb: RGB = (0.33, 0.40, 0.22)
-  senescent_rgb: RGB = (0.38, 0.36, 0.20)   # dry grass / yellowing shrub, at shrub brightness
-  senescence: Range = (0.0, 0.8)            # per-date strength of the yellowing
+  # Colours and seasons.
+  forest_rgb: RGB = (0.15, 0.24, 0.13)
+  shrub_rgb: RGB = (0.20, 0.29, 0.16)
+  grass_rgb: RGB = (0.26, 0.33, 0.18)
+  senescent_rgb: RGB = (0.31, 0.32, 0.17)   # straw-yellow dry grass / shrub
+  green_season: Range = (0.0, 0.15)         # yellowing strength at the greener date
+  dry_season: Range = (0.45, 0.9)           # ... and at the drier one
   dry_patch_px: float = 300.0
   dry_patch_sigma_px: float = 10.0
-  crown_colour_jitter: float = 0.12         # per-crown relative colour spread
-  crown_colour_persistence: float = 0.7     # correlation of crown colour between dates
-  crown_tint_rgb: RGB = (1.0, 1.0, 0.8)    # crowns vary mostly in brightness, less in blue
+  dry_patch_beta: float = 1.5
+  dry_map: Range = (0.4, 0.6)               # dryness share = clip(a + b * field)
+  forest_dry_resistance: float = 0.7        # evergreen forest yellows this much less
+  crown_colour_jitter: float = 0.18         # per-crown relative colour spread
+  crown_colour_persistence: float = 0.5     # correlation of crown colour between dates
+  crown_tint_rgb: RGB = (1.0, 1.0, 0.8)     # crowns vary mostly in brightness
   gap_darkening: float = 0.35               # inter-crown gaps show dark understory
   grass_grain: float = 0.08                 # tussock contrast in open grass
 
-  # Landslide scars (post only, labelled).
+  # Landslide scars (post date only, labelled).
   slide_fraction: Range = (0.025, 0.07)     # target landslide share of the scene
-  slide_area_px: Range = (150.0, 20000.0)   # log-uniform scar area in 0.5 m pixels
+  slide_area_px: Range = (150.0, 20000.0)   # log-uniform scar area
   slide_aspect: Range = (1.8, 5.5)          # length / width
   slide_fill: float = 0.62                  # scar area / (length * width) of the lobe
   slide_flare: Range = (0.3, 1.0)           # how much wider the toe (or head) is
   slide_toe_wide: float = 0.65              # share of lobes widest at the toe
+  slide_bluntness: float = 0.35             # exponent of the rounded head and toe
   slide_bend: Range = (-0.18, 0.18)         # centreline curvature, share of length
+  slide_meander: float = 0.08               # centreline wiggle, share of width
   slide_wobble: float = 0.18                # relative width wobble along the lobe
+  slide_knots: int = 9                      # control points of wiggle and wobble
   slide_dir_jitter_deg: float = 12.0        # deviation from the steepest descent
   slide_edge_px: Range = (1.0, 3.0)         # amplitude of the irregular outline
-  slide_depth_m: Range = (1.0, 3.0)         # depletion at the head, deposit at the toe
+  slide_edge_share: float = 0.2             # ... at most this share of the width
   slide_head_candidates: int = 24           # heads are drawn among these, steep first
   slide_max_tries: int = 400
+  slide_min_share: float = 0.5              # lobes under this share of the min area are dropped
+  slide_overshoot: float = 1.3              # last lobe may exceed the target by this factor
   slide_max_overlap: float = 0.03           # share of a scar allowed on bare ground
-  # Decomposed granite, colluvium, grey debris.
-  soil_rgb: tuple = ((0.54, 0.47, 0.35), (0.57, 0.52, 0.38), (0.49, 0.47, 0.43),
-                     (0.53, 0.44, 0.32), (0.46, 0.41, 0.33))
+  bare_margin_px: int = 2                   # scars keep this far from bare ground
+  min_scar_px: int = 60                     # smaller leftover pieces are unlabelled
+  slide_depth_m: Range = (1.0, 3.0)         # depletion at the head ...
+  toe_deposit: float = 0.4                  # ... and this share of it deposited at the toe
+  # Fresh soil: decomposed granite, colluvium, grey debris.
+  soil_rgb: tuple = ((0.60, 0.52, 0.39), (0.63, 0.57, 0.42), (0.55, 0.53, 0.48),
+                     (0.59, 0.49, 0.36), (0.52, 0.46, 0.37))
   soil_jitter: float = 0.06                 # per-scar relative colour spread
-  soil_texture: Range = (0.10, 0.18)        # contrast of clods, rills and debris
+  soil_texture: Range = (0.10, 0.18)        # contrast of clods, rills and mottles
+  soil_mix: tuple = (0.6, 0.5, 0.5, 0.6)    # weights of grain, clods, rills, mottles
   rill_period_px: Range = (4.0, 9.0)
+  rill_meander: float = 2.5                 # phase wander of the rills (rad per std)
   head_brightening: float = 0.15            # the fresh head scarp is lighter
+  toe_start: float = 0.55                   # debris appears past this share of length
   toe_debris: float = 0.35                  # share of the toe under uprooted vegetation
   debris_tint: RGB = (0.55, 0.6, 0.5)
-  scarp_sigma_px: float = 0.8               # sharpness of the scar rim in the relief
+  scarp_sigma_px: float = 0.8               # sharpness of scar and outcrop rims
 
   # Confusers present at both dates (unlabelled).
-  rock_fraction: Range = (0.005, 0.03)
+  rock_fraction: Range = (0.01, 0.04)
   rock_patch_px: float = 250.0
   rock_sigma_px: float = 2.5
-  rock_rgb: tuple = ((0.55, 0.54, 0.51), (0.58, 0.54, 0.45), (0.48, 0.48, 0.46),
-                     (0.56, 0.50, 0.40))
-  rock_texture: float = 0.08
+  rock_beta: float = 2.0
+  rock_steep_weight: float = 0.7            # outcrops favour steep ground
+  rock_rgb: tuple = ((0.57, 0.55, 0.51), (0.61, 0.56, 0.47), (0.50, 0.49, 0.46),
+                     (0.59, 0.52, 0.43))
+  rock_texture: float = 0.12
+  rock_height_m: float = 0.9                # outcrops stand proud of the soil ...
+  rock_relief_m: float = 0.6                # ... with blocky relief, shaded by each sun
   rock_joint_width: float = 0.06            # |coarse noise| below this is a joint
   rock_joint_darkening: float = 0.65
-  old_scars: tuple = (0, 3)                 # revegetating scars of earlier events
-  old_scar_fraction: float = 0.015
+  old_scars: tuple = (1, 4)                 # revegetating scars of earlier events
+  old_scar_fraction: float = 0.02
   old_scar_area_px: Range = (300.0, 6000.0)
   old_scar_regrowth: Range = (0.1, 0.5)     # share of an old scar grown over again
   regrowth_height: float = 0.3              # young crowns relative to mature ones
   roads: tuple = (0, 2)
   road_width_px: Range = (6.0, 11.0)
-  road_rgb: tuple = ((0.50, 0.50, 0.49), (0.54, 0.50, 0.42))
+  road_rgb: tuple = ((0.55, 0.55, 0.54), (0.59, 0.55, 0.46))
   road_texture: float = 0.04
+  road_entry: Range = (0.1, 0.9)            # where along a scene edge roads enter
+  road_entry_angle: float = 0.6             # max angle to the edge normal (rad)
   paths: tuple = (1, 4)
   path_width_px: Range = (1.6, 3.2)
-  path_rgb: tuple = ((0.55, 0.48, 0.37), (0.52, 0.49, 0.42))
+  path_rgb: tuple = ((0.60, 0.52, 0.40), (0.57, 0.53, 0.46))
   path_texture: float = 0.08
   track_step_px: float = 0.5
   track_turn: float = 0.03                  # heading noise per step (rad)
   track_smooth: float = 20.0                # steps over which heading changes persist
-  bare_wetness: Range = (0.85, 1.05)        # per-date brightness of bare ground
-  fine_sigma_px: float = 0.8
-  edge_sigma_px: float = 2.0
-  coarse_sigma_px: float = 4.0
+  bare_jitter: float = 0.05                 # per-surface relative colour spread
+  bare_wetness: Range = (0.75, 1.1)         # per-date brightness of bare ground
+  fine_sigma_px: float = 0.8                # texture scales: grain ...
+  edge_sigma_px: float = 2.0                # ... outlines and clods ...
+  coarse_sigma_px: float = 4.0              # ... rills, joints, regrowth
 
   # Radiometry of each date.
-  exposure: Range = (1.0, 1.4)              # overall gain of a date
+  exposure: Range = (0.8, 1.15)             # overall gain of the brighter date ...
+  exposure_step: Range = (1.12, 1.4)        # ... over that of the darker date
   band_gain: float = 0.07                   # per-band relative gain spread (colour cast)
   band_offset: Range = (-0.01, 0.04)
-  gamma: Range = (0.8, 1.2)                 # overall contrast curve of a date
+  gamma: Range = (0.6, 0.85)                # camera tone curve of a date
   band_gamma: float = 0.02                  # per-band gamma spread
   gain_field: float = 0.08                  # smooth spatial gain variation (vignetting)
   gain_field_px: float = 800.0
   gain_field_sigma_px: float = 40.0
-  haze: Range = (0.0, 0.06)                 # additive path radiance
-  haze_rgb: RGB = (0.6, 0.8, 1.0)
-  cloud_prob: float = 0.7                   # chance that one date has cloud shadows
-  cloud_cover: Range = (0.04, 0.16)
-  cloud_block: Range = (0.6, 0.9)           # share of direct sunlight a cloud blocks
-  cloud_patch_px: float = 400.0
-  cloud_sigma_px: float = 16.0
-  cloud_edge: float = 0.35                  # width of the penumbra in noise std
+  haze: Range = (0.0, 0.04)                 # additive path radiance ...
+  haze_rgb: RGB = (0.6, 0.8, 1.0)           # ... which is bluish
   misregistration_px: float = 1.0           # max |shift| of the post image per axis
   noise_dn: Range = (1.5, 3.5)              # sensor noise std in 8-bit counts
 
@@ -175,8 +212,8 @@ def _noise(rng, shape, sigma, beta=0.0, max_wavelength=np.inf):
   The amplitude spectrum is a power law f^-beta (beta = 0: white) cut below
   1 / max_wavelength and rolled off above by a Gaussian blur of `sigma` px. It
   models natural multi-scale variation: terrain, vegetation patches, clouds,
-  grain. Smooth fields are drawn on a coarse grid and upsampled, which is exact
-  enough for them and much cheaper.
+  grain. Smooth fields are drawn on a grid no coarser than sigma / 2 and
+  upsampled: as good for them, and much cheaper.
   """
   factor = max(1, int(sigma // 2))
   coarse = shape if factor == 1 else (shape[0] // factor + 2, shape[1] // factor + 2)
@@ -201,9 +238,10 @@ def _spectrum(shape, sigma, beta, max_wavelength):
 
 
 def _fft_filter(image, spectra):
-  """Circular convolution of one image with several filters (one FFT in)."""
+  """Circular convolutions of one image with several filters (one FFT in)."""
   spec = sp_fft.rfft2(image)
-  return [sp_fft.irfft2(spec * s, s=image.shape).astype(np.float32) for s in spectra]
+  return [sp_fft.irfft2(spec * s, s=image.shape).astype(np.float32, copy=False)
+          for s in spectra]
 
 
 def _upsample(a, shape, factor):
@@ -224,15 +262,26 @@ def _upsample(a, shape, factor):
 
 def _standardise(a):
   a = a - a.mean()
-  return (a / (a.std() + 1e-12)).astype(np.float32)
+  a /= a.std() + 1e-12
+  return a.astype(np.float32, copy=False)
+
+
+def _quantile(field, q, p):
+  """Quantile of a smooth field, read from a sub-grid."""
+  return float(np.quantile(field[::p.quantile_stride, ::p.quantile_stride], q))
 
 
 def _uniform(rng, bounds):
   return float(rng.uniform(*bounds))
 
 
-def _colour(rng, palette, jitter=0.0):
-  """One palette colour with a relative jitter, mostly of brightness, float32."""
+def _count(rng, bounds):
+  """Integer uniform in [low, high], both included."""
+  return int(rng.integers(bounds[0], bounds[1] + 1))
+
+
+def _colour(rng, palette, jitter):
+  """One palette colour (3,) with a relative jitter, mostly of brightness."""
   base = np.asarray(palette[rng.integers(len(palette))], np.float32)
   dev = rng.standard_normal() + 0.3 * rng.standard_normal(3)
   return (base * (1.0 + jitter * dev)).astype(np.float32)
@@ -244,20 +293,19 @@ def _shift_edge(a, dy, dx):
   pad = max(abs(dy), abs(dx))
   if pad == 0:
     return a
-  p = np.pad(a, pad, mode='edge')
-  return p[pad + dy:pad + dy + h, pad + dx:pad + dx + w]
+  padded = np.pad(a, pad, mode='edge')
+  return padded[pad + dy:pad + dy + h, pad + dx:pad + dx + w]
 
 
 def _subpixel_shift(img, dy, dx):
-  """Bilinear resampling out[y, x] = img[y - dy, x - dx] for |dy|, |dx| <= 1.
+  """Bilinear resampling out[:, y, x] = img[:, y - dy, x - dx], |dy|, |dx| <= 1.
 
-  Models residual misregistration; edges are replicated.
+  Models residual misregistration of band planes (C, H, W); edges replicate.
   """
-  h, w = img.shape[:2]
   pad = 2
-  padded = np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode='edge')
-  out = padded
-  for axis, (d, n) in enumerate(((dy, h), (dx, w))):
+  out = np.pad(img, ((0, 0), (pad, pad), (pad, pad)), mode='edge')
+  for axis, d in ((1, dy), (2, dx)):
+    n = img.shape[axis]
     k = int(np.floor(-d))
     f = np.float32(-d - k)
     lo = [slice(None)] * 3
@@ -266,6 +314,20 @@ def _subpixel_shift(img, dy, dx):
     hi[axis] = slice(pad + k + 1, pad + k + 1 + n)
     out = out[tuple(lo)] * (1 - f) + out[tuple(hi)] * f
   return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Textures:
+  """Unit-std noise fields shared by every surface of a scene."""
+  fine: np.ndarray    # grain, gravel, tussocks
+  edge: np.ndarray    # irregular outlines, clods, rock blocks
+  coarse: np.ndarray  # rill meanders, rock joints, regrowth patches
+
+
+def _textures(rng, shape, p):
+  return _Textures(fine=_noise(rng, shape, p.fine_sigma_px),
+                   edge=_noise(rng, shape, p.edge_sigma_px),
+                   coarse=_noise(rng, shape, p.coarse_sigma_px))
 
 
 # ----------------------------------------------------------------------------
@@ -319,12 +381,13 @@ def _downslope(smooth_ground, p):
 
 @dataclasses.dataclass(frozen=True)
 class _Sun:
-  """Sun direction of one acquisition (azimuth in image axes, elevation)."""
+  """Sun direction of one acquisition (azimuth in image axes, elevation, rad)."""
   azimuth: float
   elevation: float
 
   @property
   def vector(self):
+    """(y, x, z) components of the unit vector towards the sun."""
     ce = np.cos(self.elevation)
     return (float(ce * np.sin(self.azimuth)), float(ce * np.cos(self.azimuth)),
             float(np.sin(self.elevation)))
@@ -332,17 +395,17 @@ class _Sun:
 
 def _suns(rng, p):
   """Two suns: the dates differ in season and time of day, hence shadows."""
-  az = rng.uniform(0.0, 2 * np.pi)
+  az = _uniform(rng, (0.0, 2 * np.pi))
   el = np.radians(_uniform(rng, p.sun_elevation_deg))
   d_az = np.radians(_uniform(rng, p.sun_azimuth_change_deg)) * rng.choice([-1, 1])
   d_el = np.radians(_uniform(rng, p.sun_elevation_change_deg))
   lo, hi = np.radians(p.sun_elevation_limits_deg)
-  return _Sun(float(az), float(el)), _Sun(float(az + d_az), float(np.clip(el + d_el, lo, hi)))
+  return (_Sun(az, float(el)),
+          _Sun(float(az + d_az), float(np.clip(el + d_el, lo, hi))))
 
 
 def _direct_light(surface, sun, p):
-  """Lambertian cosine of the incidence angle on a height field (hillshade),
-  relative to flat ground."""
+  """Hillshade: Lambertian incidence cosine on a height field, flat ground = 1."""
   gy, gx = np.gradient(surface, p.pixel_m)
   sy, sx, sz = sun.vector
   cos_i = (sz - gx * sx - gy * sy) / np.sqrt(1.0 + gx * gx + gy * gy)
@@ -369,6 +432,14 @@ def _shade(surface, canopy, sun, ambient, cloud, p):
   direct = direct * (1.0 - shadow) * (1.0 - cloud)
   sky = ambient * (1.0 - (1.0 - p.shadow_ambient) * shadow)
   return sky + np.float32(1.0 - ambient) * direct
+
+
+def _cloud_shadow(rng, shape, p):
+  """Soft 0..1 share of direct sunlight blocked by cloud shadows at one date."""
+  field = _noise(rng, shape, p.cloud_sigma_px, 2.0, p.cloud_patch_px)
+  thresh = _quantile(field, 1.0 - _uniform(rng, p.cloud_cover), p)
+  soft = np.clip((field - thresh) / p.cloud_edge, 0.0, 1.0)
+  return np.float32(_uniform(rng, p.cloud_block)) * soft
 
 
 # ----------------------------------------------------------------------------
@@ -403,21 +474,27 @@ def _vegetation(rng, shape, p):
   height, elsewhere it is a gap at understory level. Domes shade one side
   and cast shadows, so the sun of each date draws a different crown texture.
   """
-  kind = _noise(rng, shape, p.vegetation_patch_sigma_px, 1.6, p.vegetation_patch_px)
-  forest = np.clip(0.5 + 0.9 * kind, 0.0, 1.0)
-  grass = np.clip(-0.6 - 1.2 * kind, 0.0, 1.0)
+  kind = _noise(rng, shape, p.vegetation_patch_sigma_px, p.vegetation_beta,
+                p.vegetation_patch_px)
+  forest = np.clip(p.forest_map[0] + p.forest_map[1] * kind, 0.0, 1.0)
+  grass = np.clip(p.grass_map[0] + p.grass_map[1] * kind, 0.0, 1.0)
   shrub = 1.0 - forest - grass
   groups = [(_crown_seeds(rng, forest, p.tree_density), p.tree_radius_px, p.tree_height_m),
-            (_crown_seeds(rng, shrub + 0.3 * forest, p.shrub_density), p.shrub_radius_px,
-             p.shrub_height_m)]
+            (_crown_seeds(rng, shrub + p.forest_shrub_layer * forest, p.shrub_density),
+             p.shrub_radius_px, p.shrub_height_m)]
   ys = np.concatenate([g[0][0] for g in groups])
   xs = np.concatenate([g[0][1] for g in groups])
   radius = np.concatenate([rng.uniform(*g[1], g[0][0].size) for g in groups])
   top = np.concatenate([rng.uniform(*g[2], g[0][0].size) for g in groups])
+  radius, top = radius.astype(np.float32), top.astype(np.float32)
   n = ys.size
+  # Crown colours of the two dates are correlated: leaf flush and turning
+  # change some crowns, not all. Index n is the neutral tint of the gaps.
   rho = p.crown_colour_persistence
-  tint_a = rng.standard_normal(n + 1).astype(np.float32)
-  tint_b = rho * tint_a + np.sqrt(1 - rho * rho) * rng.standard_normal(n + 1).astype(np.float32)
+  tint_a = rng.standard_normal(n + 1)
+  tint_b = rho * tint_a + np.sqrt(1 - rho * rho) * rng.standard_normal(n + 1)
+  tint_a[n] = tint_b[n] = 0.0
+  tint_a, tint_b = tint_a.astype(np.float32), tint_b.astype(np.float32)
   if n == 0:
     zero = np.zeros(shape, np.float32)
     return _Canopy(forest, grass, zero + p.understory_m, zero, (zero, zero))
@@ -425,69 +502,70 @@ def _vegetation(rng, shape, p):
   owner_map[ys, xs] = np.arange(n, dtype=np.int32)
   dist, (iy, ix) = ndimage.distance_transform_edt(owner_map < 0, return_indices=True)
   owner = owner_map[iy, ix]
-  rel = dist.astype(np.float32) / radius.astype(np.float32)[owner]
+  rel = dist.astype(np.float32) / radius[owner]
   crown = np.sqrt(np.clip(1.0 - rel * rel, 0.0, 1.0))
   inside = rel < 1.0
-  dome = radius.astype(np.float32)[owner] * np.float32(p.pixel_m * p.crown_dome)
-  height = np.where(inside, top.astype(np.float32)[owner] + dome * crown,
-                    np.float32(p.understory_m))
-  # Foliage is not a polyhedron: soften the seams where crowns meet.
+  dome = radius[owner] * np.float32(p.pixel_m * p.crown_dome)
+  height = np.where(inside, top[owner] + dome * crown, np.float32(p.understory_m))
   height = ndimage.gaussian_filter(height, p.crown_blur_px)
-  owner = np.where(inside, owner, n)  # gaps take the neutral last tint
-  tint_a[n] = tint_b[n] = 0.0
+  owner = np.where(inside, owner, n)
   return _Canopy(forest, grass, height, crown, (tint_a[owner], tint_b[owner]))
 
 
 def _vegetation_base(veg, p):
-  """Date-independent canopy reflectance: type greens, darker inter-crown gaps."""
+  """Date-independent canopy reflectance (3, H, W): type greens, dark gaps."""
   shrub = 1.0 - veg.forest - veg.grass
   gaps = 1.0 - p.gap_darkening * (1.0 - veg.crown) * (1.0 - veg.grass)
   return np.stack([(veg.forest * f + shrub * s + veg.grass * g) * gaps for f, s, g in
-                   zip(p.forest_rgb, p.shrub_rgb, p.grass_rgb)], -1)
+                   zip(p.forest_rgb, p.shrub_rgb, p.grass_rgb)])
 
 
-def _vegetation_colour(rng, base, veg, tint, grain, p):
-  """Canopy reflectance (H, W, 3) at one date.
+def _vegetation_colour(rng, base, veg, tint, grain, senescence, p):
+  """Canopy reflectance (3, H, W) at one date.
 
-  Yellows senescent patches by a per-date amount (the seasonal phenology of the
-  paper's Fig. 2 I-J), tints each crown (leaf flush / turning differs from one
-  date to the other) and adds grass tussock grain.
+  Yellows dry patches by the date's `senescence` (the seasonal phenology of the
+  paper's Fig. 2 I-J), tints each crown and adds grass tussock grain.
   """
-  dry_map = np.clip(0.4 + 0.6 * _noise(rng, veg.forest.shape, p.dry_patch_sigma_px, 1.5,
-                                       p.dry_patch_px), 0.0, 1.0)
-  dryness = _uniform(rng, p.senescence) * dry_map * (1.0 - 0.7 * veg.forest)
+  field = _noise(rng, veg.forest.shape, p.dry_patch_sigma_px, p.dry_patch_beta,
+                 p.dry_patch_px)
+  dry_map = np.clip(p.dry_map[0] + p.dry_map[1] * field, 0.0, 1.0)
+  dryness = senescence * dry_map * (1.0 - p.forest_dry_resistance * veg.forest)
   # Yellowing as a per-band gain towards the senescent colour; tints likewise.
   yellowing = np.float32(p.senescent_rgb) / np.float32(p.shrub_rgb) - 1.0
   hue = np.float32(p.crown_tint_rgb) * np.float32(p.crown_colour_jitter)
-  factor = dryness[..., None] * yellowing
-  factor += tint[..., None] * hue
-  factor += (p.grass_grain * veg.grass * grain)[..., None]
-  factor += 1.0
-  factor *= base
-  return factor
+  tussocks = 1.0 + p.grass_grain * veg.grass * grain
+  return np.stack([base[c] * (tussocks + dryness * yellowing[c] + tint * hue[c])
+                   for c in range(3)])
 
 
 # ----------------------------------------------------------------------------
-# Landslide-like shapes.
+# Landslide-like lobes.
 
 
-def _lobe(rng, head, direction, length, width, shape, edge_noise, p, toe_wide):
+@dataclasses.dataclass(frozen=True)
+class _Lobe:
+  """One scar outline in its bounding box."""
+  box: tuple             # (row slice, column slice) in the scene
+  inside: np.ndarray     # bool, the scar
+  t: np.ndarray          # 0 at the head, 1 at the toe
+  v: np.ndarray          # across-slope offset from the centreline (px)
+
+
+def _lobe(rng, head, direction, length, width, shape, edge_noise, p):
   """Rasterise one elongated scar lobe that runs from `head` along `direction`.
 
   The outline is rounded at both ends, flares towards the toe (debris fan) or
-  the head (wide crown scarp), bends a little and has irregular edges.
-  Returns (slices, inside, t, v) in the lobe's bounding box, where t is the
-  0..1 position from head to toe and v the across-slope offset (px) from the
-  centreline; None when the lobe falls off the scene.
+  the head (wide crown scarp), bends a little and has irregular edges. None
+  when the lobe falls off the scene.
   """
   h, w = shape
   dy, dx = direction
   ny, nx = -dx, dy
-  half = 0.5 * width * (1.0 + p.slide_flare[1]) * 1.2 + p.slide_edge_px[1]
+  half = 0.5 * width * (1.0 + p.slide_flare[1]) * (1.0 + p.slide_wobble) + p.slide_edge_px[1]
   ys = [head[0] + s * length * dy + q * half * ny for s in (0, 1) for q in (-1, 1)]
   xs = [head[1] + s * length * dx + q * half * nx for s in (0, 1) for q in (-1, 1)]
-  r0, r1 = max(0, int(min(ys)) - 3), min(h, int(max(ys)) + 4)
-  c0, c1 = max(0, int(min(xs)) - 3), min(w, int(max(xs)) + 4)
+  r0, r1 = max(0, int(min(ys)) - 2), min(h, int(max(ys)) + 3)
+  c0, c1 = max(0, int(min(xs)) - 2), min(w, int(max(xs)) + 3)
   if r1 - r0 < 3 or c1 - c0 < 3:
     return None
   rr = np.arange(r0, r1, dtype=np.float32)[:, None] - np.float32(head[0])
@@ -495,21 +573,22 @@ def _lobe(rng, head, direction, length, width, shape, edge_noise, p, toe_wide):
   t = (rr * dy + cc * dx) / np.float32(length)
   v = rr * ny + cc * nx
 
-  knots = np.linspace(0.0, 1.0, 9)
-  wobble = np.interp(t, knots, p.slide_wobble * rng.standard_normal(9))
-  meander = np.interp(t, knots, rng.standard_normal(9))
-  centre = _uniform(rng, p.slide_bend) * length * t * t + 0.08 * width * meander
+  knots = np.linspace(0.0, 1.0, p.slide_knots)
+  wobble = np.interp(t, knots, p.slide_wobble * rng.standard_normal(p.slide_knots))
+  meander = np.interp(t, knots, rng.standard_normal(p.slide_knots))
+  centre = (_uniform(rng, p.slide_bend) * length * t * t
+            + p.slide_meander * width * meander)
   flare = _uniform(rng, p.slide_flare)
   tt = np.clip(t, 0.0, 1.0)
+  toe_wide = rng.random() < p.slide_toe_wide
   taper = 1.0 + flare * ((tt - 0.5) if toe_wide else (0.5 - tt))
-  envelope = np.clip(4.0 * tt * (1.0 - tt), 0.0, 1.0) ** 0.35
+  envelope = np.clip(4.0 * tt * (1.0 - tt), 0.0, 1.0) ** p.slide_bluntness
   half_width = 0.5 * width * taper * envelope * (1.0 + wobble)
-  slices = (slice(r0, r1), slice(c0, c1))
-  rough = min(_uniform(rng, p.slide_edge_px), 0.2 * width) * edge_noise[slices]
-  inside = (np.abs(v - centre) < half_width + rough) & (t >= 0.0) & (t <= 1.0)
-  # Drop slivers and pinholes: the label should be one clean region.
-  inside = ndimage.binary_fill_holes(ndimage.binary_opening(inside))
-  return slices, inside, t.astype(np.float32), (v - centre).astype(np.float32)
+  box = (slice(r0, r1), slice(c0, c1))
+  edge = min(_uniform(rng, p.slide_edge_px), p.slide_edge_share * width)
+  inside = ((np.abs(v - centre) < half_width + edge * edge_noise[box])
+            & (t >= 0.0) & (t <= 1.0))
+  return _Lobe(box, inside, t.astype(np.float32), (v - centre).astype(np.float32))
 
 
 def _place_lobes(rng, shape, flow, blocked, edge_noise, target_px, area_range, p,
@@ -518,18 +597,19 @@ def _place_lobes(rng, shape, flow, blocked, edge_noise, target_px, area_range, p
 
   Sizes are log-uniform (many small slides, few large ones). Lobes overlapping
   `blocked` or earlier lobes beyond a small share are rejected, so that a
-  labelled scar is vegetation at the pre date.
+  labelled scar is vegetation at the pre date. Returns (covered, lobes).
   """
   fy, fx, steep = flow
   h, w = shape
   covered = np.zeros(shape, bool)
   lobes = []
   log_lo = np.log(area_range[0])
+  min_px = p.slide_min_share * area_range[0]
   for _ in range(p.slide_max_tries):
     remaining = target_px - covered.sum()
-    if remaining < 0.5 * area_range[0] or (max_count is not None and len(lobes) >= max_count):
+    if remaining < min_px or (max_count is not None and len(lobes) >= max_count):
       break
-    log_hi = np.log(max(area_range[0], min(area_range[1], 1.3 * remaining)))
+    log_hi = np.log(max(area_range[0], min(area_range[1], p.slide_overshoot * remaining)))
     area = np.exp(rng.uniform(log_lo, log_hi))
     aspect = _uniform(rng, p.slide_aspect)
     length = float(np.sqrt(area * aspect / p.slide_fill))
@@ -540,114 +620,233 @@ def _place_lobes(rng, shape, flow, blocked, edge_noise, target_px, area_range, p
     c, s = np.cos(turn), np.sin(turn)
     dy, dx = float(fy[y, x]), float(fx[y, x])
     lobe = _lobe(rng, (y, x), (c * dy - s * dx, s * dy + c * dx), length,
-                 length / aspect, shape, edge_noise, p, rng.random() < p.slide_toe_wide)
+                 length / aspect, shape, edge_noise, p)
     if lobe is None:
       continue
-    sl, inside, _, _ = lobe
-    n = inside.sum()
-    if n < 0.5 * area_range[0]:
+    n = lobe.inside.sum()
+    if n < min_px or ((blocked[lobe.box] | covered[lobe.box]) & lobe.inside).sum() > (
+        p.slide_max_overlap * n):
       continue
-    if ((blocked[sl] | covered[sl]) & inside).sum() > p.slide_max_overlap * n:
-      continue
-    covered[sl] |= inside
+    # Drop slivers and pinholes: a scar is one clean region.
+    inside = ndimage.binary_fill_holes(ndimage.binary_opening(lobe.inside))
+    lobe = dataclasses.replace(lobe, inside=inside)
+    covered[lobe.box] |= inside
     lobes.append(lobe)
   return covered, lobes
 
 
+def _drop_specks(mask, min_px):
+  """Remove connected pieces smaller than `min_px` (slivers cut off by bare ground)."""
+  labels, n = ndimage.label(mask)
+  if n == 0:
+    return mask
+  keep = np.bincount(labels.ravel()) >= min_px
+  keep[0] = False
+  return keep[labels]
+
+
 # ----------------------------------------------------------------------------
-# Bare surfaces: soil, rock, roads.
+# Bare surfaces: soil, rock, tracks.
 
 
 def _paint_soil(rng, rgb, relief, lobes, tex, p):
-  """Paint scar soil into `rgb` (and depletion/deposit into `relief`) per lobe.
+  """Paint scar soil into `rgb` (3, H, W) and depletion/deposit into `relief`.
 
-  Fresh soil shows clods, downslope rills and, at the toe, dark uprooted
-  vegetation debris; the head is depleted and the toe raised, which shades the
-  scarp and the lobe's rim.
+  Fresh soil shows clods, downslope rills and mottles and, at the toe, dark
+  uprooted vegetation debris. The head is depleted and the toe raised, which
+  shades the scarp and the lobe's rim.
   """
-  for sl, inside, t, v in lobes:
+  w_grain, w_clods, w_rills, w_mottle = p.soil_mix
+  for lobe in lobes:
+    box, inside = lobe.box, lobe.inside
     base = _colour(rng, p.soil_rgb, p.soil_jitter)
     contrast = _uniform(rng, p.soil_texture)
-    rills = np.sin(v * np.float32(2 * np.pi / _uniform(rng, p.rill_period_px))
-                   + 2.5 * tex.coarse[sl])
-    grain = 1.0 + contrast * (0.6 * tex.fine[sl] + 0.5 * tex.edge[sl] + 0.5 * rills
-                              + 0.6 * tex.coarse[sl])
-    tt = np.clip(t, 0.0, 1.0)
-    grain *= 1.0 + p.head_brightening * (0.5 - tt)
-    debris = tex.fine[sl] > 1.0 - 2.0 * p.toe_debris * np.clip(tt - 0.55, 0.0, 1.0)
-    colour = base * grain[..., None]
-    colour[debris] *= np.float32(p.debris_tint)
-    rgb[sl][inside] = colour[inside]
+    rills = np.sin(lobe.v * np.float32(2 * np.pi / _uniform(rng, p.rill_period_px))
+                   + p.rill_meander * tex.coarse[box])
+    grain = 1.0 + contrast * (w_grain * tex.fine[box] + w_clods * tex.edge[box]
+                              + w_rills * rills + w_mottle * tex.coarse[box])
+    t = np.clip(lobe.t, 0.0, 1.0)
+    grain *= 1.0 + p.head_brightening * (0.5 - t)
+    toe = np.clip((t - p.toe_start) / (1.0 - p.toe_start), 0.0, 1.0)
+    # Standard-normal grain above ~1 - debris share marks debris patches.
+    debris = tex.fine[box] > 1.0 - 2.0 * p.toe_debris * toe
+    colour = base[:, None, None] * grain
+    colour[:, debris] *= np.float32(p.debris_tint)[:, None]
+    rgb[(slice(None),) + box][:, inside] = colour[:, inside]
     depth = _uniform(rng, p.slide_depth_m)
-    relief[sl][inside] -= depth * (1.0 - 1.4 * tt[inside])
+    relief[box][inside] -= depth * (1.0 - (1.0 + p.toe_deposit) * t[inside])
 
 
 def _rock(rng, shape, steep, p):
   """Bare rock outcrops: blobs favoured on steep ground."""
-  blob = _noise(rng, shape, p.rock_sigma_px, 2.0, p.rock_patch_px)
-  field = blob + 0.7 * _standardise(np.log(steep))
-  frac = _uniform(rng, p.rock_fraction)
-  rock = field > np.quantile(field[::4, ::4], 1.0 - frac)
+  blob = _noise(rng, shape, p.rock_sigma_px, p.rock_beta, p.rock_patch_px)
+  field = blob + p.rock_steep_weight * _standardise(np.log(steep))
+  rock = field > _quantile(field, 1.0 - _uniform(rng, p.rock_fraction), p)
   return ndimage.binary_opening(rock)
 
 
 def _tracks(rng, shape, p):
-  """Roads and footpaths: smooth random walks rasterised at their widths.
-
-  Returns two boolean maps (roads, paths).
-  """
+  """Roads and footpaths (two boolean maps): smooth random walks with widths."""
   h, w = shape
-  centre = np.zeros(shape, bool)
-  half_width = np.zeros(shape, np.float32)
-  is_road = np.zeros(shape, bool)
-  n_roads = int(rng.integers(p.roads[0], p.roads[1] + 1))
-  n_paths = int(rng.integers(p.paths[0], p.paths[1] + 1))
-  for k in range(n_roads + n_paths):
+  maps = {True: np.zeros(shape, bool), False: np.zeros(shape, bool)}
+  n_roads = _count(rng, p.roads)
+  for k in range(n_roads + _count(rng, p.paths)):
     road = k < n_roads
     n = int(2 * (h + w) / p.track_step_px)
     turns = ndimage.gaussian_filter1d(rng.normal(0, p.track_turn, n), p.track_smooth)
-    heading = rng.uniform(0, 2 * np.pi) + np.cumsum(turns)
-    y = rng.uniform(0, h) + np.cumsum(p.track_step_px * np.sin(heading))
-    x = rng.uniform(0, w) + np.cumsum(p.track_step_px * np.cos(heading))
-    ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-    iy, ix = y[ok].astype(int), x[ok].astype(int)
-    centre[iy, ix] = True
-    half_width[iy, ix] = 0.5 * _uniform(rng, p.road_width_px if road else p.path_width_px)
-    is_road[iy, ix] = road
-  if not centre.any():
-    return centre, centre
-  dist, (iy, ix) = ndimage.distance_transform_edt(~centre, return_indices=True)
-  track = dist <= half_width[iy, ix]
-  road = track & is_road[iy, ix]
-  return road, track & ~road
+    y0, x0, heading0 = _track_start(rng, shape, road, p)
+    heading = heading0 + np.cumsum(turns)
+    y = y0 + np.cumsum(p.track_step_px * np.sin(heading))
+    x = x0 + np.cumsum(p.track_step_px * np.cos(heading))
+    radius = 0.5 * _uniform(rng, p.road_width_px if road else p.path_width_px)
+    # Vertices half a radius apart are dense enough for a continuous stroke.
+    stride = max(1, int(0.5 * radius / p.track_step_px))
+    _stamp(maps[road], y[::stride], x[::stride], radius)
+  return maps[True], maps[False] & ~maps[True]
 
 
-@dataclasses.dataclass(frozen=True)
-class _Textures:
-  """Unit-std noise fields shared by every bare surface of a scene."""
-  fine: np.ndarray    # grain, clods, gravel
-  edge: np.ndarray    # irregular outlines, mid-scale mottling
-  coarse: np.ndarray  # rill meanders, rock joints, regrowth patches
+def _track_start(rng, shape, road, p):
+  """Start (y, x, heading) of a track.
+
+  Roads enter across a scene edge; footpaths may begin anywhere (a trail head).
+  """
+  h, w = shape
+  if not road:
+    return rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0, 2 * np.pi)
+  along = _uniform(rng, p.road_entry)
+  y, x, inward = ((0.0, along * w, np.pi / 2), (h - 1.0, along * w, -np.pi / 2),
+                  (along * h, 0.0, 0.0), (along * h, w - 1.0, np.pi))[rng.integers(4)]
+  return y, x, inward + rng.uniform(-p.road_entry_angle, p.road_entry_angle)
+
+
+def _stamp(mask, y, x, radius):
+  """Set every pixel whose centre lies within `radius` of a vertex (y, x)."""
+  h, w = mask.shape
+  r = int(np.ceil(radius))
+  oy, ox = (o.ravel() for o in np.mgrid[-r:r + 1, -r:r + 1])
+  py = np.rint(y).astype(np.int64)[:, None] + oy
+  px = np.rint(x).astype(np.int64)[:, None] + ox
+  keep = (((py - y[:, None]) ** 2 + (px - x[:, None]) ** 2 <= radius * radius)
+          & (py >= 0) & (py < h) & (px >= 0) & (px < w))
+  mask[py[keep], px[keep]] = True
 
 
 # ----------------------------------------------------------------------------
-# Radiometry.
+# Scene layout: geometry and materials shared by both dates.
 
 
-def _cloud_cover(rng, shape, p):
-  """Soft 0..1 share of direct sunlight blocked by cloud shadows at one date."""
-  field = _noise(rng, shape, p.cloud_sigma_px, 2.0, p.cloud_patch_px)
-  thresh = float(np.quantile(field[::4, ::4], 1.0 - _uniform(rng, p.cloud_cover)))
-  soft = np.clip((field - thresh) / p.cloud_edge, 0.0, 1.0)
-  return np.float32(_uniform(rng, p.cloud_block)) * soft
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+  """What is where: the same ground under both acquisitions."""
+  ground: np.ndarray      # terrain height (m), outcrops included
+  veg: _Canopy
+  tex: _Textures
+  bare: np.ndarray        # rock | road | path | old scar: bare at both dates
+  regrown: np.ndarray     # parts of old scars vegetated again
+  mask: np.ndarray        # fresh scars (the label)
+  canopy_pre: np.ndarray  # canopy height over ground (m) at each date
+  canopy_post: np.ndarray
+  bare_rgb: np.ndarray    # (3, H, W) reflectance of the bare ground
+  soil_rgb: np.ndarray    # (3, H, W) reflectance of the fresh scars
+  relief: np.ndarray      # scar depletion / deposit (m), post date only
 
 
-def _radiometry(rng, rgb, shade, p):
+def _layout(rng, shape, p):
+  """Terrain, vegetation, bare ground and fresh scars of one scene."""
+  ground, smooth_ground = _terrain(rng, shape, p)
+  flow = _downslope(smooth_ground, p)
+  veg = _vegetation(rng, shape, p)
+  tex = _textures(rng, shape, p)
+
+  rock = _rock(rng, shape, flow[2], p)
+  ground += ndimage.gaussian_filter(
+      np.where(rock, p.rock_height_m + p.rock_relief_m * tex.edge, np.float32(0.0)),
+      p.scarp_sigma_px)
+  road, path = _tracks(rng, shape, p)
+  old, old_lobes = _place_lobes(
+      rng, shape, flow, rock | road, tex.edge, shape[0] * shape[1] * p.old_scar_fraction,
+      p.old_scar_area_px, p, max_count=_count(rng, p.old_scars))
+  bare = rock | road | path | old
+
+  # Fresh scars keep off everything bare, so that the pre date is vegetation.
+  blocked = ndimage.binary_dilation(bare, iterations=p.bare_margin_px)
+  target = shape[0] * shape[1] * _uniform(rng, p.slide_fraction)
+  mask, lobes = _place_lobes(rng, shape, flow, blocked, tex.edge, target,
+                             p.slide_area_px, p)
+  mask = _drop_specks(mask & ~bare, p.min_scar_px)
+
+  regrown = old & (tex.coarse > _quantile(tex.coarse, 1.0 - _uniform(
+      rng, p.old_scar_regrowth), p))
+  canopy_pre = np.where(bare, np.float32(0.0), veg.height)
+  canopy_pre[regrown] *= p.regrowth_height
+  canopy_post = np.where(mask, np.float32(0.0), canopy_pre)
+
+  bare_rgb = np.zeros((3,) + shape, np.float32)
+  _paint_soil(rng, bare_rgb, np.zeros(shape, np.float32), old_lobes, tex, p)
+  rock_grain = 1.0 + p.rock_texture * (tex.fine + tex.edge)
+  rock_grain[np.abs(tex.coarse) < p.rock_joint_width] *= p.rock_joint_darkening
+  for where, grain, palette in ((rock, rock_grain, p.rock_rgb),
+                                (road, 1.0 + p.road_texture * tex.fine, p.road_rgb),
+                                (path, 1.0 + p.path_texture * tex.fine, p.path_rgb)):
+    bare_rgb[:, where] = _colour(rng, palette, p.bare_jitter)[:, None] * grain[where]
+  soil_rgb = np.zeros((3,) + shape, np.float32)
+  relief = np.zeros(shape, np.float32)
+  _paint_soil(rng, soil_rgb, relief, lobes, tex, p)
+  relief = ndimage.gaussian_filter(relief * mask, p.scarp_sigma_px)
+  return _Layout(ground, veg, tex, bare, regrown, mask, canopy_pre, canopy_post,
+                 bare_rgb, soil_rgb, relief)
+
+
+# ----------------------------------------------------------------------------
+# Acquisitions.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Acquisition:
+  """Conditions of one date: light, season, camera."""
+  sun: _Sun
+  cloud: np.ndarray       # share of direct sun blocked (scalar 0 when clear)
+  senescence: float       # yellowing strength of dry patches
+  exposure: float
+
+
+def _acquisitions(rng, shape, p):
+  """Conditions of the (pre, post) dates, guaranteed to differ."""
+  suns = _suns(rng, p)
+  clouds = [np.float32(0.0), np.float32(0.0)]
+  if rng.random() < p.cloud_prob:
+    clouds[rng.integers(2)] = _cloud_shadow(rng, shape, p)
+  # Different seasons and flights: either date may be the drier or the darker.
+  seasons = [_uniform(rng, p.green_season), _uniform(rng, p.dry_season)]
+  if rng.random() < 0.5:
+    seasons.reverse()
+  exposures = [_uniform(rng, p.exposure)] * 2
+  exposures[rng.integers(2)] /= _uniform(rng, p.exposure_step)
+  return [_Acquisition(suns[d], clouds[d], seasons[d], exposures[d]) for d in (0, 1)]
+
+
+def _render(rng, lay, veg_base, acq, post, p):
+  """Radiance planes (3, H, W) of one date, before sensor noise."""
+  surface = lay.ground + lay.relief if post else lay.ground
+  canopy = lay.canopy_post if post else lay.canopy_pre
+  shade = _shade(surface, canopy, acq.sun, _uniform(rng, p.ambient), acq.cloud, p)
+  rgb = _vegetation_colour(rng, veg_base, lay.veg, lay.veg.tints[int(post)],
+                           lay.tex.fine, acq.senescence, p)
+  bare_now = lay.bare & ~lay.regrown
+  # Bare ground is drier or wetter from one date to the other.
+  wetness = np.float32(_uniform(rng, p.bare_wetness))
+  rgb[:, bare_now] = lay.bare_rgb[:, bare_now] * wetness
+  if post:
+    rgb[:, lay.mask] = lay.soil_rgb[:, lay.mask]
+  return _radiometry(rng, rgb, shade, acq.exposure, p)
+
+
+def _radiometry(rng, rgb, shade, exposure, p):
   """Light, camera and atmosphere of one date, applied in place to `rgb`.
 
-  Radiance = reflectance * shade, then exposure and a per-band gain / gamma /
-  offset (sensor and processing differences between the dates), a smooth gain
-  field (vignetting, thin haze) and bluish additive haze.
+  Radiance = reflectance * shade, then exposure and the camera's tone curve,
+  per-band gain / gamma / offset (sensor and processing differ between the
+  dates), a smooth gain field (vignetting, thin haze) and bluish haze.
   """
   gain = (1.0 + p.band_gain * rng.uniform(-1, 1, 3)).astype(np.float32)
   offset = rng.uniform(*p.band_offset, size=3).astype(np.float32)
@@ -656,27 +855,29 @@ def _radiometry(rng, rgb, shade, p):
   field = 1.0 + p.gain_field * _noise(rng, shade.shape, p.gain_field_sigma_px, 2.0,
                                       p.gain_field_px)
   haze = np.float32(_uniform(rng, p.haze)) * np.float32(p.haze_rgb)
-  exposure = np.float32(_uniform(rng, p.exposure))
-  rgb *= (shade * exposure)[..., None]
+  rgb *= shade * np.float32(exposure)
   # exp(gamma * log(x)) is the per-band power law; numpy vectorises it, not pow.
   np.maximum(rgb, 1e-6, out=rgb)
   np.log(rgb, out=rgb)
-  rgb *= gamma
+  rgb *= gamma[:, None, None]
   np.exp(rgb, out=rgb)
-  rgb *= gain
-  rgb *= field[..., None]
-  rgb += offset + haze
+  rgb *= gain[:, None, None]
+  rgb *= field
+  rgb += (offset + haze)[:, None, None]
   return rgb
 
 
 def _to_uint8(rng, rgb, p):
-  """Add sensor noise (band-correlated, as after demosaicing) and quantise."""
-  h, w = rgb.shape[:2]
+  """Add sensor noise and quantise band planes (3, H, W) to uint8 (H, W, 3).
+
+  One noise pool read at band-specific offsets costs a single draw.
+  """
+  _, h, w = rgb.shape
   pool = rng.standard_normal((h + 2, w + 2), dtype=np.float32)
   sigma = np.float32(_uniform(rng, p.noise_dn))
-  out = np.empty(rgb.shape, np.uint8)
+  out = np.empty((h, w, 3), np.uint8)
   for c, (oy, ox) in enumerate(((0, 0), (1, 2), (2, 1))):
-    noisy = rgb[..., c] * 255.0 + sigma * pool[oy:oy + h, ox:ox + w]
+    noisy = rgb[c] * np.float32(255.0) + sigma * pool[oy:oy + h, ox:ox + w]
     out[..., c] = np.clip(np.rint(noisy), 0, 255)
   return out
 
@@ -706,70 +907,12 @@ def generate_scene(seed: int, height: int, width: int) -> dict:
                       f'got {height}x{width}')
   rng = np.random.default_rng(seed)
   shape = (int(height), int(width))
-
-  ground, smooth_ground = _terrain(rng, shape, p)
-  flow = _downslope(smooth_ground, p)
-  veg = _vegetation(rng, shape, p)
-  tex = _Textures(fine=_noise(rng, shape, p.fine_sigma_px),
-                  edge=_noise(rng, shape, p.edge_sigma_px),
-                  coarse=_noise(rng, shape, p.coarse_sigma_px))
-
-  # Surfaces bare at both dates: rock, tracks, old scars.
-  rock = _rock(rng, shape, flow[2], p)
-  road, path = _tracks(rng, shape, p)
-  old, old_lobes = _place_lobes(
-      rng, shape, flow, rock | road, tex.edge, shape[0] * shape[1] * p.old_scar_fraction,
-      p.old_scar_area_px, p, max_count=int(rng.integers(p.old_scars[0], p.old_scars[1] + 1)))
-  bare = rock | road | path | old
-
-  # Fresh scars, kept off everything bare so that the pre date is vegetation.
-  target = shape[0] * shape[1] * _uniform(rng, p.slide_fraction)
-  mask, lobes = _place_lobes(rng, shape, flow, ndimage.binary_dilation(bare, iterations=2),
-                             tex.edge, target, p.slide_area_px, p)
-  mask &= ~bare
-
-  # Canopy: none on bare ground; scars lose theirs at the post date only.
-  regrown = old & (tex.coarse > np.quantile(tex.coarse[::4, ::4],
-                                             1.0 - _uniform(rng, p.old_scar_regrowth)))
-  canopy_pre = np.where(bare, np.float32(0.0), veg.height)
-  canopy_pre[regrown] *= p.regrowth_height
-  canopy_post = np.where(mask, np.float32(0.0), canopy_pre)
-
-  # Bare reflectances, one layer per date.
-  bare_rgb = np.zeros(shape + (3,), np.float32)
-  relief = np.zeros(shape, np.float32)
-  _paint_soil(rng, bare_rgb, np.zeros(shape, np.float32), old_lobes, tex, p)
-  rock_grain = 1.0 + p.rock_texture * (tex.fine + tex.edge)
-  rock_grain[np.abs(tex.coarse) < p.rock_joint_width] *= p.rock_joint_darkening
-  for where, grain, palette in ((rock, rock_grain, p.rock_rgb),
-                                (road, 1.0 + p.road_texture * tex.fine, p.road_rgb),
-                                (path, 1.0 + p.path_texture * tex.fine, p.path_rgb)):
-    bare_rgb[where] = _colour(rng, palette, 0.05) * grain[where][:, None]
-  soil_rgb = np.zeros(shape + (3,), np.float32)
-  _paint_soil(rng, soil_rgb, relief, lobes, tex, p)
-  relief = ndimage.gaussian_filter(relief, p.scarp_sigma_px)
-  bare_now = bare & ~regrown
-
-  sun_pre, sun_post = _suns(rng, p)
-  clouds = [np.float32(0.0), np.float32(0.0)]
-  if rng.random() < p.cloud_prob:
-    clouds[int(rng.integers(2))] = _cloud_cover(rng, shape, p)
-  veg_base = _vegetation_base(veg, p)
-
-  images = []
-  for date, (sun, tint, canopy, cloud) in enumerate(
-      ((sun_pre, veg.tints[0], canopy_pre, clouds[0]),
-       (sun_post, veg.tints[1], canopy_post, clouds[1]))):
-    surface = ground + relief if date else ground
-    shade = _shade(surface, canopy, sun, _uniform(rng, p.ambient), cloud, p)
-    rgb = _vegetation_colour(rng, veg_base, veg, tint, tex.fine, p)
-    # Bare surfaces are drier or wetter from one date to the other.
-    rgb[bare_now] = bare_rgb[bare_now] * np.float32(_uniform(rng, p.bare_wetness))
-    if date:
-      rgb[mask] = soil_rgb[mask]
-    images.append(_radiometry(rng, rgb, shade, p))
-
+  lay = _layout(rng, shape, p)
+  acquisitions = _acquisitions(rng, shape, p)
+  veg_base = _vegetation_base(lay.veg, p)
+  pre, post = (_render(rng, lay, veg_base, acq, bool(d), p)
+               for d, acq in enumerate(acquisitions))
   shift = rng.uniform(-p.misregistration_px, p.misregistration_px, size=2)
-  images[1] = _subpixel_shift(images[1], *shift.astype(np.float32))
-  pre, post = (_to_uint8(rng, im, p) for im in images)
-  return {'pre': pre, 'post': post, 'mask': mask.astype(np.uint8)}
+  post = _subpixel_shift(post, float(shift[0]), float(shift[1]))
+  return {'pre': _to_uint8(rng, pre, p), 'post': _to_uint8(rng, post, p),
+          'mask': lay.mask.astype(np.uint8)}

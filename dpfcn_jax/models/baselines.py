@@ -20,9 +20,8 @@ INPUT_MODES = ('stack', 'diff')
 # VGG16 convs per stage; channels are width * VGG_MULT (64-128-256-512-512 at 64).
 VGG16_CONVS = (2, 2, 3, 3, 3)
 VGG_MULT = (1, 2, 4, 8, 8)
-# VGG's fc 4096 = 64 * 64; 16 * width (1024 at 64) keeps fc6 at 26M weights, not 103M.
+# VGG's fc 4096 = 64 * 64; 16 * width (1024 at 64) trims fc6/fc7 for training from scratch.
 FC_MULT = 16
-FC6_KERNEL = 7  # VGG fc6 is a 7x7 window on the pool5 map
 # FCN-8s skips: score pool4 (1/16) and pool3 (1/8), i.e. stage outputs 3 and 2.
 FCN_SKIP_STAGES = (3, 2)
 
@@ -77,11 +76,13 @@ class FCN(nn.Module):
   """FCN-8s (Long et al.) on a VGG16 stack, trained from scratch; paper keep prob 0.5.
 
   Choices: VGG16 widths width * (1,2,4,8,8) with max pools; pool5 rounds up
-  (ceil mode) so sides need only be multiples of 16, the x2 upsamplings being
-  cropped to the skip, as FCN's crop layer does; fc6 7x7 and fc7 1x1 convs of
-  FC_MULT * width channels, each + ReLU + dropout; canonical 1x1 score layers on
-  fc7, pool4, pool3 fused by addition; learned x2 up-convs (2x2 stride 2, the
-  shared layer) and a fixed bilinear x8 like FCN-8s's frozen upscore8.
+  (ceil mode) so sides need only be multiples of 16, each x2 upsampling being
+  cropped to its skip as FCN's crop layer does; fc6 3x3 (VGG's 7x7 would see
+  mostly padding on the 4x4 pool5 map of a 128 tile, and 3x3 is the shared
+  layer) and fc7 1x1, FC_MULT * width channels, each + ReLU + dropout;
+  canonical 1x1 score layers on fc7, pool4 and pool3 fused by addition;
+  learned x2 up-convs (the shared 2x2 stride-2 layer) and a fixed bilinear x8,
+  like FCN-8s's frozen upscore8.
   `depth` is unused: FCN-8s's five stages are its definition.
   """
   width: int = 64
@@ -100,15 +101,14 @@ class FCN(nn.Module):
       x = vgg_stage(x, self.width * mult, convs, self.dtype, f'stage{s}')
       x = nn.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')  # ceil mode
       pools.append(x)
-    for i, (kernel, name) in enumerate(((FC6_KERNEL, 'fc6'), (1, 'fc7'))):
-      x = nn.Conv(FC_MULT * self.width, (kernel, kernel), padding='SAME',
-                  kernel_init=layers.xavier, dtype=self.dtype, name=name)(x)
-      x = nn.Dropout(self.dropout_rate, deterministic=not train)(nn.relu(x))
+    for conv, name in ((layers.Conv3x3, 'fc6'), (layers.Conv1x1, 'fc7')):
+      x = nn.relu(conv(FC_MULT * self.width, dtype=self.dtype, name=name)(x))
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     score = layers.Conv1x1(self.num_classes, dtype=self.dtype, name='score_fr')(x)
     for s in FCN_SKIP_STAGES:
       skip = layers.Conv1x1(self.num_classes, dtype=self.dtype, name=f'score_pool{s + 1}')(
           pools[s])
-      up = layers.UpConv2x2(self.num_classes, dtype=self.dtype, name=f'upscore_to{s + 1}')(
+      up = layers.UpConv2x2(self.num_classes, dtype=self.dtype, name=f'upscore_pool{s + 1}')(
           score)
       score = skip + up[:, :skip.shape[1], :skip.shape[2]]
     return resize_bilinear(score, h, w).astype(jnp.float32)

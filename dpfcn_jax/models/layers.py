@@ -1,19 +1,100 @@
-"""Convolution layers shared by every network; Xavier init as in Section II-C."""
+"""Convolution layers shared by every network; Xavier init as in Section II-C.
+
+XLA:CPU computes convolution weight gradients an order of magnitude slower than
+forward convolutions (jax-ml/jax#23783). With `fast_wgrad` (the default) the 3x3
+convolution and the 2x2 up-convolution get their gradients from matrix products
+instead; parameters, initial values and results are those of nn.Conv and
+nn.ConvTranspose, so checkpoints work with either setting.
+"""
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+from jax import lax
 
 xavier = nn.initializers.xavier_uniform()
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
+
+_WGRAD_IMPL = 'shiftg'  # TEMP benchmark switch
+
+
+def _conv3x3(x, w):
+  return lax.conv_general_dilated(x, w, (1, 1), 'SAME', dimension_numbers=_NHWC)
+
+
+@jax.custom_vjp
+def conv3x3(x, w):
+  """3x3 stride-1 SAME cross-correlation, NHWC input, HWIO kernel."""
+  return _conv3x3(x, w)
+
+
+def _conv3x3_fwd(x, w):
+  return _conv3x3(x, w), (x, w)
+
+
+def _conv3x3_bwd(res, g):
+  x, w = res
+  # Data gradient: a forward convolution of g with the flipped, in/out-swapped
+  # kernel, which XLA:CPU runs at forward speed.
+  dx = _conv3x3(g, jnp.swapaxes(w[::-1, ::-1], 2, 3))
+  # Weight gradient: dw[a, b] = sum_{n,i,j} x[n,i,j,:]^T g[n,i+1-a,j+1-b,:],
+  # nine GEMMs contracting N*H*W. Shifting g (not x) lets all nine share x; each
+  # window of the padded g lives only for its own GEMM, so memory stays ~1x g.
+  h, wd = x.shape[1:3]
+  if _WGRAD_IMPL == 'shiftg':
+    gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    dw = jnp.stack([
+        jnp.stack([
+            jnp.einsum('nhwc,nhwo->co', x, gp[:, 2 - a:2 - a + h, 2 - b:2 - b + wd],
+                       preferred_element_type=jnp.float32)
+            for b in range(3)])
+        for a in range(3)])
+  elif _WGRAD_IMPL == 'im2col':
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    p = jnp.stack([xp[:, a:a + h, b:b + wd] for a in range(3) for b in range(3)], axis=3)
+    dw = jnp.einsum('nhwkc,nhwo->kco', p, g, preferred_element_type=jnp.float32)
+    dw = dw.reshape(w.shape)
+  else:
+    dw = jax.vjp(lambda w: _conv3x3(x, w), w)[1](g)[0]
+  return dx, dw.astype(w.dtype)
+
+
+conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
+
+
+def _conv3x3_hook(lhs, rhs, window_strides, padding, *, lhs_dilation=None,
+                  rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+                  precision=None):
+  """Stands in for lax.conv_general_dilated inside nn.Conv (same call)."""
+  del dimension_numbers, precision  # nn.Conv's are NHWC/HWIO, default precision
+  assert rhs.shape[:2] == (3, 3) and tuple(window_strides) == (1, 1)
+  assert padding == 'SAME' and feature_group_count == 1
+  assert all(d in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
+  return conv3x3(lhs, rhs)
+
+
+def upconv2x2(x, k):
+  """nn.ConvTranspose((2, 2), strides=2, 'VALID') as one GEMM plus a pixel shuffle.
+
+  Output pixel (2i + a, 2j + b) is x[i, j] @ k[1 - a, 1 - b] (lax.conv_transpose
+  without transpose_kernel flips the kernel). Being a plain einsum, both
+  gradients are GEMMs too.
+  """
+  n, h, w, _ = x.shape
+  y = jnp.einsum('nhwc,abco->nhawbo', x, k[::-1, ::-1])
+  return y.reshape(n, 2 * h, 2 * w, k.shape[-1])
 
 
 class Conv3x3(nn.Module):
   """3x3, stride 1, SAME padding convolution (Table I)."""
   features: int
   dtype: jnp.dtype = jnp.float32
+  fast_wgrad: bool = True
 
   @nn.compact
   def __call__(self, x):
     return nn.Conv(self.features, (3, 3), padding='SAME', kernel_init=xavier,
-                   dtype=self.dtype, name='conv')(x)
+                   dtype=self.dtype, name='conv',
+                   conv_general_dilated=_conv3x3_hook if self.fast_wgrad else None)(x)
 
 
 class Conv1x1(nn.Module):
@@ -26,13 +107,29 @@ class Conv1x1(nn.Module):
                    name='conv')(x)
 
 
-class UpConv2x2(nn.Module):
-  """2x2 stride-2 transposed convolution (Table I 'Deconv')."""
+class _UpConvGemm(nn.Module):
+  """The parameters of nn.ConvTranspose (same names, shapes, init), upconv2x2 compute."""
   features: int
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
+    kernel = self.param('kernel', xavier, (2, 2, x.shape[-1], self.features), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,), jnp.float32)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    return upconv2x2(x, kernel) + bias
+
+
+class UpConv2x2(nn.Module):
+  """2x2 stride-2 transposed convolution (Table I 'Deconv')."""
+  features: int
+  dtype: jnp.dtype = jnp.float32
+  fast_wgrad: bool = True
+
+  @nn.compact
+  def __call__(self, x):
+    if self.fast_wgrad:
+      return _UpConvGemm(self.features, self.dtype, name='conv')(x)
     return nn.ConvTranspose(self.features, (2, 2), strides=(2, 2), padding='VALID',
                             kernel_init=xavier, dtype=self.dtype, name='conv')(x)
 

@@ -1,0 +1,161 @@
+"""Reading, validation errors (each naming the file), georeferencing round trip."""
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from conftest import DATA
+from dpfcn_jax.data import io
+from dpfcn_jax.errors import InputError
+
+LANTAU = DATA / 'lantau-siteA-post-only' / 'A' / 'post.tif'
+AIRCHANGE = DATA / 'sztaki-airchange'
+
+
+def _site(tmp_path, pre=None, post=None, mask=None, ext='png'):
+  rng = np.random.default_rng(0)
+  pre = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8) if pre is None else pre
+  post = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8) if post is None else post
+  mask = (rng.random((32, 48)) > 0.8).astype(np.uint8) * 255 if mask is None else mask
+  for name, a in (('pre', pre), ('post', post), ('mask', mask)):
+    if ext == 'tif':
+      tifffile.imwrite(tmp_path / f'{name}.tif', a)
+    else:
+      Image.fromarray(a).save(tmp_path / f'{name}.{ext}')
+  return tmp_path
+
+
+def test_airchange_site_loads_with_binarised_mask():
+  site = io.load_site(AIRCHANGE / 'val' / 'tiszadob-4', bands=3, threshold=127)
+  assert site.pre.shape == site.post.shape == (640, 952, 3)
+  assert site.pre.dtype == np.float32 and 0 <= site.pre.min() and site.pre.max() <= 1
+  assert set(np.unique(site.mask)) <= {0, 1}
+  # SOURCE.md: changed fraction 0.0045 with mask > 127.
+  assert site.mask.mean() == pytest.approx(0.0045, abs=5e-4)
+  assert site.geo is None and site.valid.all()
+
+
+def test_uint16_is_scaled_by_its_full_range(tmp_path):
+  a = np.full((8, 8, 3), 65535, np.uint16)
+  a[0, 0] = 0
+  tifffile.imwrite(tmp_path / 'x.tif', a)
+  r = io.read_raster(tmp_path / 'x.tif', 3)
+  assert r.data.max() == 1.0 and r.data.min() == 0.0
+
+
+def test_geotiff_tags_survive_a_write_read_round_trip(tmp_path):
+  r = io.read_raster(LANTAU, 3)
+  assert r.geo.pixel_area == pytest.approx(0.25)  # 0.5 m pixels, Hong Kong 1980 Grid
+  x, y = r.geo.pixel_to_map(0, 0)
+  assert (x, y) == pytest.approx((803288.5, 811038.5))
+  io.write_geotiff(tmp_path / 'out.tif', (r.data[..., 0] > 0.5).astype(np.uint8), r.geo)
+  assert io.read_raster(tmp_path / 'out.tif', 1).geo == r.geo
+
+
+def test_window_shifts_the_tiepoint_only():
+  geo = io.read_raster(LANTAU, 3).geo
+  w = geo.window(10, 20)
+  assert w.pixel_to_map(0, 0) == pytest.approx(geo.pixel_to_map(10, 20))
+  assert w.tag(34735) == geo.tag(34735)
+
+
+@pytest.mark.parametrize('case,match', [
+    ('missing', 'file not found'),
+    ('not_image', 'not a readable image'),
+    ('truncated', 'not a readable image'),
+    ('bad_suffix', 'unsupported file type'),
+])
+def test_unreadable_files_name_the_file(tmp_path, case, match):
+  path = tmp_path / 'pre.tif'
+  if case == 'not_image':
+    path.write_text('hello')
+  elif case == 'truncated':
+    tifffile.imwrite(path, np.zeros((64, 64, 3), np.uint8))
+    path.write_bytes(path.read_bytes()[:200])
+  elif case == 'bad_suffix':
+    path = tmp_path / 'pre.gif'
+    path.write_bytes(b'GIF89a')
+  with pytest.raises(InputError, match=match) as e:
+    io.read_raster(path, 3)
+  assert str(path) in str(e.value)
+
+
+def test_wrong_band_count(tmp_path):
+  tifffile.imwrite(tmp_path / 'x.tif', np.zeros((8, 8, 5), np.uint8))
+  with pytest.raises(InputError, match='has 5 bands, the config expects 3'):
+    io.read_raster(tmp_path / 'x.tif', 3)
+
+
+def test_unsupported_dtype(tmp_path):
+  tifffile.imwrite(tmp_path / 'x.tif', np.zeros((8, 8, 3), np.int32))
+  with pytest.raises(InputError, match='unsupported pixel type int32'):
+    io.read_raster(tmp_path / 'x.tif', 3)
+
+
+def test_nan_in_float_raster(tmp_path):
+  a = np.zeros((8, 8, 3), np.float32)
+  a[2, 3, 1] = np.nan
+  tifffile.imwrite(tmp_path / 'x.tif', a)
+  with pytest.raises(InputError, match='NaN/Inf'):
+    io.read_raster(tmp_path / 'x.tif', 3)
+
+
+def test_all_nodata_scene(tmp_path):
+  tifffile.imwrite(tmp_path / 'x.tif', np.zeros((8, 8, 3), np.uint8),
+                   extratags=[(42113, 2, 0, '0', True)])
+  with pytest.raises(InputError, match='every pixel is nodata'):
+    io.read_raster(tmp_path / 'x.tif', 3)
+
+
+def test_pre_post_size_mismatch(tmp_path):
+  _site(tmp_path, post=np.zeros((32, 40, 3), np.uint8))
+  with pytest.raises(InputError, match='post.png: size 40x32'):
+    io.load_site(tmp_path, 3, 127)
+
+
+def test_mask_size_mismatch(tmp_path):
+  _site(tmp_path, mask=np.zeros((30, 48), np.uint8))
+  with pytest.raises(InputError, match='mask.png: mask size 48x30'):
+    io.load_site(tmp_path, 3, 127)
+
+
+def test_mask_threshold_is_configurable(tmp_path):
+  mask = np.zeros((32, 48), np.uint8)
+  mask[0, :3] = (100, 128, 255)
+  _site(tmp_path, mask=mask)
+  assert io.load_site(tmp_path, 3, 127).mask.sum() == 2
+  assert io.load_site(tmp_path, 3, 0).mask.sum() == 3
+
+
+def test_georeferencing_disagreement(tmp_path):
+  geo = io.read_raster(LANTAU, 3).geo
+  a = np.zeros((16, 16, 3), np.uint8)
+  io.write_geotiff(tmp_path / 'pre.tif', a, geo)
+  io.write_geotiff(tmp_path / 'post.tif', a, geo.window(5, 5))
+  tifffile.imwrite(tmp_path / 'mask.tif', np.zeros((16, 16), np.uint8))
+  with pytest.raises(InputError, match='georeferencing disagrees'):
+    io.load_site(tmp_path, 3, 127)
+
+
+def test_missing_and_ambiguous_site_files(tmp_path):
+  with pytest.raises(InputError, match='site folder not found'):
+    io.load_site(tmp_path / 'nope', 3, 127)
+  _site(tmp_path)
+  (tmp_path / 'mask.png').unlink()
+  with pytest.raises(InputError, match='no mask image'):
+    io.load_site(tmp_path, 3, 127)
+  Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(tmp_path / 'pre.bmp')
+  with pytest.raises(InputError, match='several pre images'):
+    io.load_site(tmp_path, 3, 127)
+
+
+def test_atomic_directory_leaves_nothing_on_failure(tmp_path):
+  final = tmp_path / 'out'
+  with pytest.raises(RuntimeError):
+    with io.atomic_directory(final) as d:
+      (d / 'half.tif').write_text('x')
+      raise RuntimeError('boom')
+  assert not final.exists() and list(tmp_path.iterdir()) == []
+  with io.atomic_directory(final) as d:
+    (d / 'a.txt').write_text('ok')
+  assert (final / 'a.txt').read_text() == 'ok'

@@ -1,0 +1,115 @@
+"""The GEMM-gradient layers must equal plain nn.Conv / nn.ConvTranspose.
+
+Parameters come from numpy and keys are 'rbg': compiling threefry takes seconds
+on XLA:CPU, and these tests should take a few.
+"""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dpfcn_jax.models import layers
+
+_X = np.random.default_rng(0).standard_normal((2, 6, 8, 3)).astype(np.float32)
+
+
+class _Net(nn.Module):
+  """Conv3x3 -> ReLU -> UpConv2x2 -> Conv3x3, the layer mix of a U-Net decoder."""
+  fast_wgrad: bool
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kw = dict(dtype=self.dtype, fast_wgrad=self.fast_wgrad)
+    x = nn.relu(layers.Conv3x3(6, name='c0', **kw)(x))
+    x = layers.UpConv2x2(5, name='up', **kw)(x)
+    return layers.Conv3x3(4, name='c1', **kw)(x)
+
+
+def _reference_apply(params, x):
+  """_Net written with the stock flax modules, applied to _Net's parameters."""
+  p = params['params']
+  conv = lambda f, q, x: nn.Conv(f, (3, 3), padding='SAME').apply({'params': q['conv']}, x)
+  x = nn.relu(conv(6, p['c0'], x))
+  x = nn.ConvTranspose(5, (2, 2), strides=(2, 2), padding='VALID').apply(
+      {'params': p['up']['conv']}, x)
+  return conv(4, p['c1'], x)
+
+
+def _shapes(module, x):
+  return jax.tree.map(jnp.shape, jax.eval_shape(module.init, jax.random.PRNGKey(0), x))
+
+
+def _random_params(module, x):
+  """Noise in every leaf (biases too, which init would leave at zero)."""
+  rng = np.random.default_rng(1)
+  return jax.tree.map(lambda s: 0.3 * rng.standard_normal(s).astype(np.float32),
+                      _shapes(module, x), is_leaf=lambda s: isinstance(s, tuple))
+
+
+def _loss_and_grads(apply, params, x):
+  def loss(params, x):
+    y = apply(params, x).astype(jnp.float32)
+    return jnp.sum(jnp.sin(y) * jnp.arange(y.size).reshape(y.shape) / y.size)
+  return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, x)
+
+
+def _assert_close(a, b, tol=1e-4):
+  jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=tol, atol=tol), a, b)
+
+
+@pytest.mark.parametrize('fast_wgrad', [True, False])
+def test_matches_stock_flax(fast_wgrad):
+  net = _Net(fast_wgrad)
+  # The stock modules' parameter names and shapes, so checkpoints are interchangeable.
+  stock = lambda m, c: _shapes(m, np.zeros((1, 4, 4, c), np.float32))
+  assert _shapes(net, _X) == {'params': {
+      'c0': {'conv': stock(nn.Conv(6, (3, 3)), 3)['params']},
+      'up': {'conv': stock(nn.ConvTranspose(5, (2, 2)), 6)['params']},
+      'c1': {'conv': stock(nn.Conv(4, (3, 3)), 5)['params']}}}
+  params = _random_params(net, _X)
+  _assert_close(jax.jit(net.apply)(params, _X), jax.jit(_reference_apply)(params, _X))
+  _assert_close(_loss_and_grads(net.apply, params, _X),
+                _loss_and_grads(_reference_apply, params, _X))
+
+
+def test_same_initial_values_either_way():
+  init = jax.jit(lambda k: (_Net(True).init(k, _X), _Net(False).init(k, _X)))
+  jax.tree.map(np.testing.assert_array_equal, *init(jax.random.key(0, impl='rbg')))
+
+
+def test_upconv_kernel_orientation():
+  # A single non-zero input pixel paints the flipped kernel into its 2x2 output block.
+  x = np.zeros((1, 2, 2, 1), np.float32)
+  x[0, 1, 0, 0] = 1.0
+  k = np.arange(4.0, dtype=np.float32).reshape(2, 2, 1, 1)
+  y = np.asarray(jax.jit(layers.upconv2x2)(x, k))[0, :, :, 0]
+  np.testing.assert_array_equal(y[2:, :2], k[::-1, ::-1, 0, 0])
+  assert np.abs(y).sum() == k.sum()
+
+
+def test_mixed_precision_grads_in_param_dtype():
+  params = _random_params(_Net(True), _X)
+  grads = {}
+  for fast in (True, False):
+    net = _Net(fast, dtype=jnp.bfloat16)
+    assert jax.eval_shape(net.apply, params, _X).dtype == jnp.bfloat16
+    _, (grads[fast], _) = _loss_and_grads(net.apply, params, _X)
+    assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads[fast]))
+  _assert_close(grads[True], grads[False], tol=5e-2)
+
+
+def test_conv3x3_grads_match_lax():
+  rng = np.random.default_rng(2)
+  x, w, g = (rng.standard_normal(s).astype(np.float32)
+             for s in ((2, 5, 7, 4), (3, 3, 4, 3), (2, 5, 7, 3)))
+  grads = lambda f: jax.jit(lambda x, w, g: jax.vjp(f, x, w)[1](g))(x, w, g)
+  _assert_close(grads(layers.conv3x3), grads(layers._conv3x3))
+
+
+def test_param_count_of_dfe_unchanged():
+  from dpfcn_jax.models.dfe import DFE
+  shapes = jax.eval_shape(lambda: DFE().init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)),
+                                             train=False))
+  assert sum(np.prod(s.shape) for s in jax.tree.leaves(shapes)) == 31_031_680

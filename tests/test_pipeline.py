@@ -1,0 +1,71 @@
+"""Sites of a split, and a deterministic, shardable stream of training batches."""
+import numpy as np
+import pytest
+
+from conftest import DATA, load_config
+from dpfcn_jax.data import pipeline
+from dpfcn_jax.errors import ConfigError
+
+
+def _sampler(tiny_config, **kw):
+  sites = pipeline.load_split(tiny_config.data, 'train')
+  return pipeline.BlockSampler(sites, tiny_config.data.tile, tiny_config.seed, **kw)
+
+
+def test_batches_are_a_pure_function_of_seed_and_step(tiny_config):
+  a, b = _sampler(tiny_config), _sampler(tiny_config)
+  for key in ('pre', 'post', 'label', 'valid'):
+    np.testing.assert_array_equal(a.batch(7, 4)[key], b.batch(7, 4)[key])
+  assert not np.array_equal(a.batch(7, 4)['pre'], a.batch(8, 4)['pre'])
+
+
+def test_each_process_gets_its_slice_of_the_global_batch(tiny_config):
+  s = _sampler(tiny_config, sampling='random', photometric=0.5)
+  whole = s.batch(3, 4)
+  halves = [s.batch(3, 4, process_index=i, process_count=2) for i in range(2)]
+  for key in whole:
+    np.testing.assert_array_equal(np.concatenate([h[key] for h in halves]), whole[key])
+
+
+def test_grid_epoch_visits_every_block_once(tiny_config):
+  s = _sampler(tiny_config, augment_mode='none')
+  n = len(s.blocks)
+  origins = s._grid_origins(np.arange(n))  # pylint: disable=protected-access
+  assert sorted(origins) == sorted(s.blocks)
+
+
+def test_padded_pixels_are_invalid(tiny_config):
+  s = _sampler(tiny_config, augment_mode='none')
+  total = sum(v.sum() for *_, v in s.sites)
+  scene = sum(site.valid.sum() for site in pipeline.load_split(tiny_config.data, 'train'))
+  assert total == scene
+
+
+def test_airchange_splits_and_test_crop():
+  c = load_config('airchange')
+  c.data.root = str(DATA / 'sztaki-airchange')
+  assert [f.name for f in pipeline.site_folders(c.data, 'val')] == ['szada-7', 'tiszadob-4']
+  assert len(pipeline.site_folders(c.data, 'train')) == 8
+  c.data.test_sites = ('val/szada-7',)  # stands in for a held-back test pair
+  (site,) = pipeline.load_split(c.data, 'test')
+  assert site.pre.shape[:2] == site.mask.shape == (448, 784)
+
+
+@pytest.mark.parametrize('change,match', [
+    (lambda c: setattr(c.data, 'root', ''), 'data.root is empty'),
+    (lambda c: setattr(c.data, 'kind', 'lidar'), 'unknown data.kind'),
+])
+def test_contradictory_configs_are_config_errors(change, match):
+  c = load_config('airchange')
+  change(c)
+  with pytest.raises(ConfigError, match=match):
+    pipeline.load_split(c.data, 'train')
+
+
+def test_unknown_split_and_empty_root(tmp_path):
+  c = load_config('airchange')
+  with pytest.raises(ConfigError, match="unknown split 'dev'"):
+    pipeline.load_split(c.data, 'dev')
+  c.data.root, c.data.train_sites = str(tmp_path), ()
+  with pytest.raises(ConfigError, match='no site folders'):
+    pipeline.load_split(c.data, 'train')
