@@ -74,8 +74,11 @@ def get_config():
   c.infer.batch_size = 8            # windows per device per call
   c.infer.tta = False               # average the 8 rotations/flips
   c.infer.mc_samples = 0            # >0: MC-dropout passes for an uncertainty map
-  c.infer.min_area_m2 = 0.0         # inventory: drop regions smaller than this
-  c.infer.fill_holes = False
+  c.infer.min_area_m2 = 0.0         # inventory: drop regions smaller than this (pixels if no georef)
+  c.infer.fill_holes = False        # inventory: holes (and regions inside them) join the region
+  c.infer.connectivity = 4          # 4: corner-touching pixels are separate landslides; or 8
+  c.infer.quicklook_side = 2048     # longest side of quicklook.png; larger scenes are averaged down
+  c.infer.progress_every_s = 10.0   # predict logs windows done, windows/s and ETA this often
 
   # ---- level-set baselines on the change magnitude image (Section III-A) ----
   # The keyword parameters of dpfcn_jax.levelsets, with the same defaults.

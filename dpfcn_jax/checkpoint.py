@@ -26,6 +26,11 @@ def manager(workdir, max_to_keep=None, create=True):
 
 def save(mngr, state, config, metrics=None):
   step = int(jax.device_get(state.step))
+  if step in mngr.all_steps():
+    # Only a step restore() skipped as unreadable can lie at or after the resumed
+    # one; orbax refuses to overwrite it, so the fresh save replaces it.
+    log.warning('replacing unreadable checkpoint step %d in %s', step, mngr.directory)
+    mngr.delete(step)
   mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                           config=ocp.args.JsonSave(config.to_dict())),
             metrics=metrics, force=True)

@@ -127,8 +127,8 @@ def ensure_trained(config, workdir) -> dict:
 
 def deep_predictor(config, workdir):
   """(site -> bool map, info) for the network checkpointed in `workdir`."""
-  which = 'best' if config.select_best and os.path.isdir(os.path.join(workdir, 'best')) \
-      else 'latest'
+  best = os.path.join(workdir, 'best')
+  which = 'best' if config.select_best and os.path.isdir(best) else 'latest'
   model, params, saved = eval_lib.restore_params(workdir, which=which)
   if saved.model.name != config.model.name:
     raise CheckpointError(f'{workdir} holds a {saved.model.name!r} checkpoint, expected '
@@ -141,9 +141,8 @@ def deep_predictor(config, workdir):
     return prob > eval_lib.THRESHOLD
 
   # The budget of the run that made the checkpoint, which may predate this config.
-  info = {'checkpoint': which, 'step': checkpoint.saved_config(
-      os.path.join(workdir, 'best') if which == 'best' else workdir)[1], **budget(saved)}
-  return predict, info
+  step = _latest_step(best if which == 'best' else workdir)
+  return predict, {'checkpoint': which, 'step': step, **budget(saved)}
 
 
 def predictor(config, workdir, method):

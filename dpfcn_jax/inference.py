@@ -123,9 +123,8 @@ def stream_probability(infer, params, read_rows, height, width, tile, stride,
 
   for done, ((r, c), p, s) in enumerate(run_windows(infer, params, read_window, starts, tile,
                                                     batch_per_device, rng), 1):
-    if r > top:
-      if top < height:
-        yield finish(r - top)
+    if r > top:  # window rows start above the scene's last row: nothing emitted is empty
+      yield finish(r - top)
       top = r
     acc[:, c:c + tile] += p * weight
     acc_std[:, c:c + tile] += s * weight

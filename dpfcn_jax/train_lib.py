@@ -56,8 +56,11 @@ def create_train_state(config, rng, model=None):
   model = create_model(config.model) if model is None else model
   x = jnp.zeros((1, config.data.tile, config.data.tile, config.data.bands), jnp.float32)
   params = jax.jit(lambda r: model.init({'params': r}, x, x, train=False)['params'])(rng)
-  return train_state.TrainState.create(apply_fn=model.apply, params=params,
-                                       tx=make_optimizer(config))
+  state = train_state.TrainState.create(apply_fn=model.apply, params=params,
+                                        tx=make_optimizer(config))
+  # A weakly typed step 0 would compile the step again once it is an int32 (on
+  # resume, or after pmap's first multi-process round trip).
+  return state.replace(step=jnp.zeros((), jnp.int32))
 
 
 def pixel_loss(logits, label, valid, config):
@@ -173,20 +176,34 @@ class JsonlWriter:
         f.write(json.dumps({'step': int(step), **values}) + '\n')
 
 
+def check_config(config):
+  """Contradictions that would otherwise surface as shape errors deep inside XLA."""
+  multiple = 2**config.model.depth
+  if config.data.tile % multiple:
+    raise ConfigError(f'data.tile {config.data.tile} is not a multiple of 2**model.depth '
+                      f'= {multiple}')
+  if not 0 < config.infer.stride <= config.infer.tile:
+    raise ConfigError(f'infer.stride {config.infer.stride} must be in (0, infer.tile '
+                      f'= {config.infer.tile}]')
+  if config.batch_size <= 0 or config.batch_size % jax.device_count():
+    raise ConfigError(f'batch_size {config.batch_size} is not a positive multiple of '
+                      f'{jax.device_count()} devices')
+  if config.num_train_steps < 0:
+    raise ConfigError(f'num_train_steps {config.num_train_steps} is negative')
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains (resuming from WORKDIR's newest checkpoint), validating as configured.
 
   Returns the final train state. SIGTERM saves a checkpoint and returns cleanly.
   """
-  if config.batch_size % jax.device_count():
-    raise ConfigError(f'batch_size {config.batch_size} is not divisible by '
-                      f'{jax.device_count()} devices')
-  os.makedirs(workdir, exist_ok=True)
+  check_config(config)
   train_sites = pipeline.load_split(config.data, 'train')
   val_sites = pipeline.load_split(config.data, 'val') if config.eval_every_steps > 0 else []
   sampler = pipeline.BlockSampler(train_sites, config.data.tile, config.seed,
                                   config.data.sampling, config.data.augment,
                                   config.data.photometric)
+  os.makedirs(workdir, exist_ok=True)  # only once the inputs are known good
 
   model = create_model(config.model)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed, impl=config.prng_impl))

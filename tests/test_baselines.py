@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from jax.flatten_util import ravel_pytree
 
 from dpfcn_jax.errors import ConfigError
 from dpfcn_jax.models import baselines, create_model
@@ -18,7 +19,8 @@ WIDTH = 8  # small enough that every test compiles and runs in seconds on CPU
 BANDS = 3
 SIDE = 32
 BLOCK = 8  # label blocks at FCN's finest score resolution (1/8), so all three can fit
-STEPS = 40
+STEPS = 80  # with LEARNING_RATE, every model at least halves its loss
+LEARNING_RATE = 1e-3  # 10x the paper's 1e-4, so a few dozen steps show progress
 
 
 def model_config(name, **overrides):
@@ -39,15 +41,24 @@ def toy_pair(side=SIDE, batch=2, seed=0):
   return jnp.asarray(pre), jnp.asarray(post), jnp.asarray(label)
 
 
-@pytest.mark.parametrize('side', [SIDE, 48])  # 48: a multiple of 16 but not of 32
-@pytest.mark.parametrize('mode', baselines.INPUT_MODES)
-@pytest.mark.parametrize('name', NAMES)
-def test_output_shape(name, mode, side):
-  model = create_model(model_config(name, input_mode=mode))
+def output_shape(name, side, **overrides):
+  model = create_model(model_config(name, **overrides))
   x = jnp.zeros((2, side, side, BANDS))
   out, _ = jax.eval_shape(
       lambda: model.init_with_output(jax.random.key(0), x, x, train=False))
-  assert out.shape == (2, side, side, 2) and out.dtype == jnp.float32
+  return out.shape, out.dtype
+
+
+@pytest.mark.parametrize('mode', baselines.INPUT_MODES)
+@pytest.mark.parametrize('name', NAMES)
+def test_output_shape(name, mode):
+  assert output_shape(name, SIDE, input_mode=mode) == ((2, SIDE, SIDE, 2), jnp.float32)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_side_multiple_of_16_not_32(name):
+  # FCN's ceil-mode pool5 and crops, FCN-PP's adaptive bins on a 3x3 map.
+  assert output_shape(name, 48) == ((2, 48, 48, 2), jnp.float32)
 
 
 def test_registry_reads_config():
@@ -71,53 +82,55 @@ def test_config_errors():
 
 
 def key(seed):
-  # XLA:CPU compiles threefry slowly (tens of seconds for a whole init); 'rbg'
-  # keys exercise the same code paths in a fraction of that.
+  # XLA:CPU compiles threefry slowly (seconds per initialiser); 'rbg' keys take
+  # the same code paths in a fraction of that.
   return jax.random.key(seed, impl='rbg')
 
 
 @functools.cache
-def model_and_params(name):
-  model = create_model(model_config(name))
-  pre, post, _ = toy_pair()
-  return model, jax.jit(lambda k: model.init(k, pre, post, train=False))(key(0))
+def probe(name):
+  """Init, four forward passes and a short Adam fit of one model, in one jit.
+
+  XLA:CPU compiles a backward pass in seconds, so each model is compiled once
+  and both tests below read from here; U-Net uses depth 2 for the same reason.
+  """
+  model = create_model(model_config(name, depth=2))
+  pre, post, label = toy_pair()
+  opt = optax.adam(LEARNING_RATE)
+
+  def logits(p, k, train):
+    return model.apply(p, pre, post, train=train, rngs={'dropout': k})
+
+  @jax.jit
+  def run(rng):
+    k_init, k_fit = jax.random.split(rng)
+    params = model.init(k_init, pre, post, train=False)
+    # Adam on one flat vector: far fewer ops to compile than one update per leaf.
+    flat, unravel = ravel_pytree(params)
+    loss = lambda v, k, train: optax.softmax_cross_entropy_with_integer_labels(
+        logits(unravel(v), k, train), label).mean()
+
+    def step(state, k):
+      v, s = state
+      u, s = opt.update(jax.grad(loss)(v, k, True), s, v)
+      return (v + u, s), None
+
+    (fitted, _), _ = jax.lax.scan(step, (flat, opt.init(flat)), jax.random.split(k_fit, STEPS))
+    return dict(train=(logits(params, key(1), True), logits(params, key(2), True)),
+                eval=(logits(params, key(1), False), logits(params, key(2), False)),
+                loss=(loss(flat, rng, False), loss(fitted, rng, False)))
+
+  return jax.device_get(run(key(0)))
 
 
 @pytest.mark.parametrize('name', NAMES)
 def test_dropout_only_in_train(name):
-  model, params = model_and_params(name)
-  pre, post, _ = toy_pair()
-
-  @jax.jit  # one compile for all four calls
-  def outputs(k1, k2):
-    run = lambda train, k: model.apply(params, pre, post, train=train, rngs={'dropout': k})
-    return run(True, k1), run(True, k2), run(False, k1), run(False, k2)
-
-  train1, train2, eval1, eval2 = outputs(key(1), key(2))
-  assert not np.allclose(train1, train2)
-  np.testing.assert_array_equal(eval1, eval2)
+  out = probe(name)
+  assert not np.allclose(*out['train'])
+  np.testing.assert_array_equal(*out['eval'])
 
 
 @pytest.mark.parametrize('name', NAMES)
 def test_overfits_toy_pair(name):
-  model, params = model_and_params(name)
-  pre, post, label = toy_pair()
-  opt = optax.adam(1e-3)
-
-  def loss_fn(p, k, train):
-    logits = model.apply(p, pre, post, train=train, rngs={'dropout': k})
-    return optax.softmax_cross_entropy_with_integer_labels(logits, label).mean()
-
-  def step(carry, k):
-    p, s = carry
-    u, s = opt.update(jax.grad(loss_fn)(p, k, True), s, p)
-    return (optax.apply_updates(p, u), s), None
-
-  @jax.jit
-  def fit(p, k):
-    before = loss_fn(p, k, False)
-    (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), jax.random.split(k, STEPS))
-    return before, loss_fn(p, k, False)
-
-  before, after = fit(params, key(1))
+  before, after = probe(name)['loss']
   assert after < 0.5 * before, (before, after)

@@ -152,12 +152,12 @@ def test_scores_markdown_and_csv(tmp_path):
   assert reports['pooled']['else']['tp'] == 12 and reports['pooled']['else']['fp'] == 12
   md = compare_lib.format_markdown(reports).splitlines()
   assert md[2] == '| a | ELSE | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 |'
-  assert md[-2].startswith('| pooled | ELSE | 33.33 | 50.00 | 25.00 |')
+  assert md[-2].startswith('| pooled | ELSE | 25.00 | 50.00 | 20.00 |')  # 12 TP, 12 FP, 36 FN
   compare_lib.write_csv(tmp_path / 't.csv', reports)
   rows = read_csv(tmp_path / 't.csv')
   assert [(r['site'], r['method']) for r in rows][-2:] == [('pooled', 'else'),
                                                           ('pooled', 'dpfcn')]
-  assert float(rows[-2]['qa']) == pytest.approx(0.25) and rows[-2]['fn'] == '36'
+  assert float(rows[-2]['qa']) == pytest.approx(0.2) and rows[-2]['fn'] == '36'
 
 
 def test_figure_holds_labelled_error_maps():

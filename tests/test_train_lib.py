@@ -79,3 +79,15 @@ def test_training_lowers_loss_and_raises_quality(tiny_config, tmp_path):
   assert losses[-1] < 0.8 * losses[0]
   assert after > before + 0.1
   assert all(r['steps_per_s'] > 0 for r in log if 'loss' in r)
+
+
+@pytest.mark.parametrize('key,value,match', [
+    ('data.tile', 30, 'not a multiple of 2'),
+    ('infer.stride', 0, 'infer.stride'),
+    ('batch_size', 3, 'multiple of 2 devices'),
+])
+def test_contradictory_config_is_rejected(tiny_config, key, value, match):
+  section, _, field = key.rpartition('.')
+  setattr(tiny_config[section] if section else tiny_config, field, value)
+  with pytest.raises(train_lib.ConfigError, match=match):
+    train_lib.check_config(tiny_config)

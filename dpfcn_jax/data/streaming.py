@@ -173,14 +173,16 @@ class RowWriter:
       yield from item
 
   def _put(self, item):
-    while True:
-      if self._error is not None or not self._thread.is_alive():
-        raise self._error or RuntimeError(f'{self.path}: writer stopped')
+    """Hands `item` to the writer thread; raises its error if it failed. A thread that
+    ended cleanly has every tile already, so it needs no end marker."""
+    while self._thread.is_alive():
       try:
         self._queue.put(item, timeout=_WRITE_POLL_S)
         return
       except queue.Full:
         pass
+    if self._error is not None:
+      raise self._error
 
   def write(self, rows):
     rows = np.asarray(rows, self._dtype)
@@ -209,12 +211,11 @@ class RowWriter:
 
   def abort(self):
     """Stops the writer thread; the partial file is left for the caller to remove."""
-    if self._thread.is_alive():
-      try:
-        self._put(InterruptedError('aborted'))
-      except BaseException:  # pylint: disable=broad-except
-        pass  # the thread already ended
-      self._thread.join()
+    try:
+      self._put(InterruptedError('aborted'))
+    except BaseException:  # pylint: disable=broad-except
+      pass  # the thread failed first; the caller's error is the one to report
+    self._thread.join()
 
   def __enter__(self):
     return self

@@ -3,7 +3,7 @@
 Paper settings (Section III-A): FCN lr 1e-4, keep prob 0.5; U-net lr 1e-4,
 keep prob 0.6; FCN-PP filter size 1x1, lr 1e-4, keep prob 0.6. Dropout rate is
 1 - keep_prob (TF1 notation). The paper gives nothing else, so each network is
-a reconstruction (see /work/shared/notes/baselines.md sections 5-6); every
+a reconstruction (shared/notes/baselines.md sections 5-6); every
 module says what it chose. All train from scratch (no ImageNet weights) and
 share DPFCN's call: `(pre, post, *, train) -> float32 logits (N, H, W, classes)`.
 """

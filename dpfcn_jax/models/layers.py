@@ -48,6 +48,22 @@ def _conv3x3_bwd(res, g):
                        preferred_element_type=jnp.float32)
             for b in range(3)])
         for a in range(3)])
+  elif _WGRAD_IMPL == 'chain':
+    gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    dws = []
+    for a in range(3):
+      for b in range(3):
+        if dws:
+          gp, _ = lax.optimization_barrier((gp, dws[-1]))
+        dws.append(jnp.einsum('nhwc,nhwo->co', x, gp[:, 2 - a:2 - a + h, 2 - b:2 - b + wd],
+                              preferred_element_type=jnp.float32))
+    dw = jnp.stack(dws).reshape(w.shape)
+  elif _WGRAD_IMPL == 'scan':
+    gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    def tap(_, t):
+      gs = lax.dynamic_slice(gp, (0, 2 - t // 3, 2 - t % 3, 0), g.shape)
+      return None, jnp.einsum('nhwc,nhwo->co', x, gs, preferred_element_type=jnp.float32)
+    dw = lax.scan(tap, None, jnp.arange(9))[1].reshape(w.shape)
   elif _WGRAD_IMPL == 'im2col':
     xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     p = jnp.stack([xp[:, a:a + h, b:b + wd] for a in range(3) for b in range(3)], axis=3)

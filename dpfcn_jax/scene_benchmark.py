@@ -1,0 +1,82 @@
+"""Benchmark (not a test): predict's time and peak memory against the scene's size.
+
+python -m dpfcn_jax.scene_benchmark --workdir=W --sizes=1000,4000,10000 [--scratch=DIR]
+
+For each size S it writes an S x S synthetic pre/post pair as tiled, compressed
+GeoTIFFs (one generated scene repeated, written band by band, so building stays
+small too), runs `python -m dpfcn_jax.predict` on it in a fresh process, and
+records wall time and that process's peak resident memory (os.wait4). Prints a
+Markdown table: time should grow with the area, memory should not.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+import numpy as np
+
+from dpfcn_jax.data import io, streaming, synthetic
+
+BASE_SIDE = 1000      # the generated scene that is repeated to fill larger ones
+BASE_SEED = 400_000   # outside the train/val/test seed ranges of configs/default.py
+PIXEL_M = 0.5         # ground sample distance of the written GeoTIFFs, as Lantau's
+ORIGIN = (800_000.0, 820_000.0)  # upper-left corner in map metres (arbitrary)
+KIB = 1024
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Trained model (e.g. the synthetic demo).')
+_SIZES = flags.DEFINE_list('sizes', ['1000', '4000', '10000'], 'Scene sides in pixels.')
+_SCRATCH = flags.DEFINE_string('scratch', None, 'Where scenes and outputs go (default: temp).')
+flags.mark_flags_as_required(['workdir'])
+
+
+def write_scene(folder, side, base):
+  """pre.tif and post.tif of side x side pixels tiled from `base`, georeferenced."""
+  geo = io.GeoInfo(((33550, 12, 3, (PIXEL_M, PIXEL_M, 0.0)),
+                    (33922, 12, 6, (0.0, 0.0, 0.0, *ORIGIN, 0.0))))
+  cols = np.arange(side) % BASE_SIDE
+  for name in ('pre', 'post'):
+    with streaming.RowWriter(os.path.join(folder, f'{name}.tif'), side, side, np.uint8, geo,
+                             rgb=True) as writer:
+      for r0 in range(0, side, streaming.OUTPUT_TILE):
+        rows = np.arange(r0, min(side, r0 + streaming.OUTPUT_TILE)) % BASE_SIDE
+        writer.write(base[name][rows][:, cols])
+
+
+def run_predict(workdir, folder):
+  """(seconds, peak RSS in MiB, summary line) of one predict process."""
+  cmd = [sys.executable, '-m', 'dpfcn_jax.predict', f'--workdir={workdir}',
+         f'--pre={folder}/pre.tif', f'--post={folder}/post.tif', f'--out={folder}/out']
+  start = time.time()
+  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  output = proc.stdout.read()
+  _, status, usage = os.wait4(proc.pid, 0)
+  seconds = time.time() - start
+  if os.waitstatus_to_exitcode(status) != 0:
+    raise RuntimeError(f'predict failed:\n{output}')
+  summary = [l for l in output.splitlines() if 'landslides,' in l][-1]
+  return seconds, usage.ru_maxrss / KIB, summary  # ru_maxrss is in KiB on Linux
+
+
+def main(argv):
+  del argv
+  scratch = _SCRATCH.value or tempfile.mkdtemp(prefix='scene_benchmark-')
+  base = synthetic.generate_scene(BASE_SEED, BASE_SIDE, BASE_SIDE)
+  print('| scene | Mpx | predict s | s per Mpx | windows/s | peak RSS MiB | landslides |')
+  print('|---|---|---|---|---|---|---|')
+  for side in (int(s) for s in _SIZES.value):
+    folder = os.path.join(scratch, str(side))
+    os.makedirs(folder, exist_ok=True)
+    write_scene(folder, side, base)
+    seconds, rss, summary = run_predict(_WORKDIR.value, folder)
+    rate = re.search(r'at ([\d.]+)/s', summary).group(1)
+    found = summary.split(' landslides')[0]
+    mpx = side * side / 1e6
+    print(f'| {side}x{side} | {mpx:g} | {seconds:.0f} | {seconds / mpx:.1f} | {rate} | '
+          f'{rss:.0f} | {found} |', flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)

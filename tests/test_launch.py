@@ -1,0 +1,128 @@
+"""launch/: the shell scripts parse and call what they should; the Colab notebook runs."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import pytest
+from PIL import Image
+
+from conftest import REPO
+from dpfcn_jax import checkpoint, train_lib
+from dpfcn_jax.data import pipeline
+
+LAUNCH = REPO / 'launch'
+NOTEBOOK = LAUNCH / 'inspect_checkpoint.ipynb'
+
+# Runs the notebook's code cells in order in one namespace, as a kernel would.
+_RUN_CELLS = '''
+import json, sys
+cells = [c for c in json.load(open(sys.argv[1]))['cells'] if c['cell_type'] == 'code']
+namespace = {}
+for i, cell in enumerate(cells):
+  exec(compile(''.join(cell['source']), f'<cell {i}>', 'exec'), namespace)
+'''
+
+# Stands in for IPython.display: saves every image it is shown to $SHOWN_DIR.
+_DISPLAY_STUB = '''
+import os
+def display(image):
+  folder = os.environ['SHOWN_DIR']
+  image.save(os.path.join(folder, f'{len(os.listdir(folder))}.png'))
+'''
+
+
+@pytest.mark.parametrize('script', ['local.sh', 'slurm.sbatch', 'tpu_vm.sh', 'demo.sh',
+                                    'test.sh'])
+def test_script_parses(script):
+  r = subprocess.run(['bash', '-n', str(LAUNCH / script)], capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr
+
+
+def _stub(folder, name):
+  """An executable that prints its name and arguments, one per line."""
+  path = folder / name
+  path.write_text(f'#!/bin/sh\necho {name}\nfor a in "$@"; do echo "$a"; done\n')
+  path.chmod(0o755)
+  return path
+
+
+def _bash(script, args, tmp_path, **env):
+  clean = {k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}
+  r = subprocess.run(['bash', str(LAUNCH / script), *args], capture_output=True, text=True,
+                     env={**clean, 'PATH': f'{tmp_path}:{os.environ["PATH"]}', **env},
+                     timeout=60)
+  assert r.returncode == 0, r.stderr
+  return r.stdout.splitlines()
+
+
+def test_slurm_script_falls_back_to_one_process_without_slurm(tmp_path):
+  python = _stub(tmp_path, 'python')
+  out = _bash('slurm.sbatch', ['runs/x', '--config.batch_size=16'], tmp_path,
+              PYTHON=str(python))
+  assert 'srun' not in out
+  assert out[:6] == ['python', '-m', 'dpfcn_jax.train', '--config=configs/synthetic.py',
+                     '--workdir=runs/x', '--config.batch_size=16']
+  assert out[6:9] == ['python', '-m', 'dpfcn_jax.eval']
+
+
+def test_slurm_script_trains_through_srun_in_a_job(tmp_path):
+  _stub(tmp_path, 'srun')
+  out = _bash('slurm.sbatch', ['runs/x', 'configs/lantau.py'], tmp_path, PYTHON='python3',
+              SLURM_JOB_ID='7', SLURM_SUBMIT_DIR=str(REPO))
+  assert out[:5] == ['srun', '--kill-on-bad-exit=1', 'python3', '-m', 'dpfcn_jax.train']
+  assert '--config=configs/lantau.py' in out
+  evaluation = out[out.index('dpfcn_jax.eval') - 5:]
+  assert evaluation[:3] == ['srun', '--nodes=1', '--ntasks=1']
+
+
+def test_tpu_script_runs_the_same_command_on_every_worker(tmp_path):
+  _stub(tmp_path, 'gcloud')
+  out = _bash('tpu_vm.sh', ['my-tpu', 'us-central2-b', '/mnt/runs/a b', '--config.seed=3'],
+              tmp_path)
+  assert out[1:6] == ['compute', 'tpus', 'tpu-vm', 'ssh', 'my-tpu']
+  assert '--worker=all' in out
+  command = next(a for a in out if a.startswith('--command='))
+  assert 'python3 -m dpfcn_jax.train --config=configs/synthetic.py' in command
+  assert r'--workdir=/mnt/runs/a\ b --config.distributed.enabled=True --config.seed=3' \
+      in command
+
+
+def test_local_script_trains_then_evaluates(tmp_path):
+  python = _stub(tmp_path, 'python')
+  out = _bash('local.sh', ['runs/y', 'configs/airchange.py'], tmp_path, PYTHON=str(python))
+  assert [out[2], out[out.index('dpfcn_jax.eval') + 3]] == ['dpfcn_jax.train', '--split=test']
+  assert out.count('--config=configs/airchange.py') == 2
+
+
+def test_notebook_inspects_a_two_device_checkpoint_on_one_device(tiny_config, tmp_path):
+  workdir = tmp_path / 'run'
+  state = train_lib.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
+  state = jax.device_put(jax.device_get(state), train_lib.replicated_sharding())
+  assert len(state.step.sharding.device_set) == 2
+  mngr = checkpoint.manager(str(workdir))
+  checkpoint.save(mngr, state, tiny_config)
+  mngr.close()
+  stub = tmp_path / 'stub' / 'IPython'
+  stub.mkdir(parents=True)
+  (stub / '__init__.py').write_text('')
+  (stub / 'display.py').write_text(_DISPLAY_STUB)
+  shown = tmp_path / 'shown'
+  shown.mkdir()
+  env = {k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}
+  env.update(DPFCN_WORKDIR=str(workdir), SHOWN_DIR=str(shown), JAX_PLATFORMS='cpu',
+             JAX_NUM_CPU_DEVICES='1', PYTHONPATH=str(tmp_path / 'stub'))
+  r = subprocess.run([sys.executable, '-c', _RUN_CELLS, str(NOTEBOOK)], cwd=REPO, env=env,
+                     capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  count = sum(x.size for x in jax.tree.leaves(state.params))
+  assert f'total parameters: {count}' in r.stdout
+  assert '"width": 4' in r.stdout and 'checkpoint of step 0' in r.stdout
+  assert 'CpuDevice(id=0)]' in r.stdout  # one device here, two wrote the checkpoint
+  scene = pipeline.load_split(tiny_config.data, 'test')[0]
+  images = [Image.open(shown / f'{i}.png') for i in range(2)]
+  assert sorted(os.listdir(shown)) == ['0.png', '1.png']
+  assert all(im.size == scene.mask.shape[::-1] for im in images)
+  assert [im.mode for im in images] == ['L', 'RGB']
+  assert json.loads(NOTEBOOK.read_text())['nbformat'] == 4

@@ -1,0 +1,182 @@
+"""Faults during training: pre-emption, kills, broken checkpoints, non-finite losses,
+and bit-for-bit reproducibility.
+
+Data order and dropout keys are functions of (seed, step), so a run that was
+stopped and resumed must end with exactly the parameters of one that never was.
+Parameters are compared as written on disk, restored as numpy by orbax.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from conftest import REPO
+from dpfcn_jax import checkpoint, train_lib
+
+# Config fields that the command-line runs copy from the tiny_config fixture.
+SHARED = ('model.width', 'model.depth', 'data.tile', 'infer.stride', 'batch_size',
+          'data.synthetic.min_side',
+          'data.synthetic.max_side', 'data.synthetic.num_scenes.train')
+ENDLESS = 10**6   # num_train_steps of runs that a signal must stop
+POLL_S = 0.005    # short enough to catch a save in progress (about 0.1 s or more)
+TIMEOUT_S = 300
+
+
+def _flags(config):
+  def get(key):
+    value = config
+    for part in key.split('.'):
+      value = value[part]
+    return value
+  return [f'--config.{k}={get(k)}' for k in SHARED]
+
+
+def _start(config, workdir, log, *flags):
+  """`python -m dpfcn_jax.train` on 2 CPU devices like the tests, logging to `log`."""
+  env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES='2')
+  args = [sys.executable, '-m', 'dpfcn_jax.train', '--config=configs/synthetic.py',
+          f'--workdir={workdir}', *_flags(config), '--config.eval_every_steps=0',
+          '--config.log_every_steps=1', *flags]
+  with open(log, 'w') as f:
+    return subprocess.Popen(args, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
+
+
+def _wait_for(condition, proc, log, what):
+  deadline = time.monotonic() + TIMEOUT_S
+  while not condition():
+    if proc.poll() is not None or time.monotonic() > deadline:
+      proc.kill()
+      pytest.fail(f'no {what}: {log.read_text()[-3000:]}')
+    time.sleep(POLL_S)
+
+
+def _logged_steps(workdir):
+  path = workdir / 'metrics.jsonl'
+  text = path.read_text() if path.exists() else ''
+  return [json.loads(l)['step'] for l in text.splitlines(keepends=True) if l.endswith('\n')]
+
+
+def _checkpoint_dirs(workdir):
+  folder = workdir / 'checkpoints'
+  return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def _steps(workdir):
+  return sorted(int(n) for n in _checkpoint_dirs(workdir) if n.isdigit())
+
+
+def _saved_state(workdir, step):
+  """The train state of a checkpoint as numpy arrays, read back by orbax."""
+  path = workdir / 'checkpoints' / str(step) / 'state'
+  ckptr = ocp.PyTreeCheckpointer()
+  tree = ckptr.metadata(path).item_metadata.tree
+  args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+  return ckptr.restore(path, args=ocp.args.PyTreeRestore(restore_args=args))
+
+
+def _assert_identical(a, b):
+  assert jax.tree.structure(a) == jax.tree.structure(b)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+
+
+def _uninterrupted(config, workdir, steps):
+  """The checkpoint of a run of `steps` steps that nothing stopped."""
+  config.num_train_steps = config.checkpoint_every_steps = steps
+  config.eval_every_steps = 0
+  train_lib.train_and_evaluate(config, str(workdir))
+  return _saved_state(workdir, steps)
+
+
+def test_sigterm_saves_the_current_step_and_exits_0(tiny_config, tmp_path):
+  workdir, log = tmp_path / 'run', tmp_path / 'run.log'
+  proc = _start(tiny_config, workdir, log, f'--config.num_train_steps={ENDLESS}',
+                f'--config.checkpoint_every_steps={ENDLESS}')
+  _wait_for(lambda: _logged_steps(workdir), proc, log, 'logged step')
+  proc.send_signal(signal.SIGTERM)
+  assert proc.wait(timeout=TIMEOUT_S) == 0, log.read_text()[-3000:]
+  (stopped,) = _steps(workdir)
+  assert f'signal 15: checkpoint saved at step {stopped}, stopping' in log.read_text()
+  assert _logged_steps(workdir)[-1] == stopped
+  # The checkpoint holds the state of step `stopped` of an uninterrupted run.
+  _assert_identical(_saved_state(workdir, stopped),
+                    _uninterrupted(tiny_config, tmp_path / 'straight', stopped))
+
+
+def test_sigkill_mid_save_loses_only_steps_since_the_last_checkpoint(tiny_config, tmp_path):
+  workdir, log = tmp_path / 'run', tmp_path / 'run.log'
+  every = 2
+  proc = _start(tiny_config, workdir, log, f'--config.num_train_steps={ENDLESS}',
+                f'--config.checkpoint_every_steps={every}')
+  # Kill while the second save is under way: orbax writes it in a scratch folder.
+  in_progress = lambda: [n for n in _checkpoint_dirs(workdir) if 'orbax-checkpoint-tmp' in n]
+  _wait_for(lambda: _steps(workdir) and in_progress(), proc, log, 'save in progress')
+  proc.kill()
+  proc.wait(timeout=TIMEOUT_S)
+  (last,) = _steps(workdir)
+  killed = int(in_progress()[0].split('.')[0])
+  assert killed == last + every
+  assert last < _logged_steps(workdir)[-1] <= last + every
+  # The restart skips the scratch folder, resumes at `last` and redoes the lost steps.
+  end = killed + every
+  proc = _start(tiny_config, workdir, log, f'--config.num_train_steps={end}',
+                f'--config.checkpoint_every_steps={every}')
+  assert proc.wait(timeout=TIMEOUT_S) == 0, log.read_text()[-3000:]
+  assert f'resumed from step {last} ' in log.read_text()
+  assert _steps(workdir)[-2:] == [killed, end]
+  _assert_identical(_saved_state(workdir, end),
+                    _uninterrupted(tiny_config, tmp_path / 'straight', end))
+
+
+def test_unreadable_newest_checkpoint_is_skipped_and_replaced(tiny_config, tmp_path, caplog):
+  tiny_config.eval_every_steps = 0
+  train_lib.train_and_evaluate(tiny_config, str(tmp_path))
+  straight = _saved_state(tmp_path, 4)
+  # A save cut short after orbax finished it: the array data files lose their tails.
+  for path in (tmp_path / 'checkpoints' / '4' / 'state').rglob('*'):
+    if path.is_file() and path.parent.name == 'd':
+      path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+  with pytest.raises(Exception):
+    _saved_state(tmp_path, 4)
+  train_lib.train_and_evaluate(tiny_config, str(tmp_path))
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
+  assert any(re.match(r'checkpoint step 4 in .* is unreadable', w) for w in warnings)
+  assert any('replacing unreadable checkpoint step 4' in w for w in warnings)
+  assert _steps(tmp_path) == [2, 4]
+  _assert_identical(_saved_state(tmp_path, 4), straight)
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_good_checkpoints(tiny_config, tmp_path):
+  workdir, log = tmp_path / 'run', tmp_path / 'run.log'
+  # Adam moves every weight by about the learning rate: 1e30 overflows the next forward pass.
+  proc = _start(tiny_config, workdir, log, '--config.num_train_steps=20',
+                '--config.checkpoint_every_steps=1', '--config.learning_rate=1e30')
+  assert proc.wait(timeout=TIMEOUT_S) == 2, log.read_text()[-3000:]
+  text = log.read_text()
+  assert 'Traceback' not in text
+  (bad,) = re.findall(r'^error: loss is (?:nan|inf|-inf) at step (\d+): stopping', text, re.M)
+  assert 0 < int(bad) < 20
+  assert _steps(workdir)[-1] == int(bad) - 1  # every save before the bad step, none after
+  for step in _steps(workdir):
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(_saved_state(workdir, step)))
+
+
+def test_same_seed_gives_bit_identical_parameters(tiny_config, tmp_path):
+  tiny_config.eval_every_steps = 0
+  assert tiny_config.model.keep_prob < 1  # dropout on: its keys must repeat too
+  runs = [jax.device_get(train_lib.train_and_evaluate(tiny_config, str(tmp_path / d)).params)
+          for d in ('a', 'b')]
+  _assert_identical(*runs)
+  tiny_config.seed += 1
+  other = jax.device_get(train_lib.train_and_evaluate(tiny_config, str(tmp_path / 'c')).params)
+  assert not all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(runs[0]),
+                                                      jax.tree.leaves(other)))
+  assert checkpoint.manager(str(tmp_path / 'a')).all_steps() == [2, 4]
