@@ -68,8 +68,10 @@ def evaluate(config, workdir, split):
       else 'latest'
   model, params, _ = restore_params(workdir, which=which)
   final = os.path.join(workdir, 'eval', split)
+  if jax.process_index() != 0:  # every process computes; only process 0 writes
+    return evaluate_sites(model, params, sites, config)
   with io.atomic_directory(final) as out:
-    report = evaluate_sites(model, params, sites, config, out if jax.process_index() == 0 else None)
+    report = evaluate_sites(model, params, sites, config, out)
     with open(os.path.join(out, 'metrics.json'), 'w') as f:
       json.dump(report, f, indent=2)
   table = metrics.format_table({**report['sites'], 'pooled': report['pooled']})

@@ -69,11 +69,13 @@ class RunCollector:
     if prob is not None:
       w = mask.shape[1]
       at = np.stack([(row - row0) * w + start, (row - row0) * w + end], 1).ravel()
-      for values in (prob, std):
-        flat = np.append(np.asarray(values, np.float64).ravel(), 0.0)  # `end` may be h * w
-        part.append(np.add.reduceat(flat, at)[::2] if len(at) else np.zeros(0))
-      flat = np.append(np.asarray(prob, np.float32).ravel(), 0.0)
-      part.insert(4, np.maximum.reduceat(flat, at)[::2] if len(at) else np.zeros(0))
+
+      def per_run(op, values, dtype):
+        flat = np.append(np.asarray(values, dtype).ravel(), 0)  # an `end` may be h * w
+        return op.reduceat(flat, at)[::2] if len(at) else np.zeros(0, dtype)
+
+      part += [per_run(np.add, prob, np.float64), per_run(np.maximum, prob, np.float32),
+               per_run(np.add, std, np.float64)]
     self._parts.append(part)
 
   def runs(self) -> Runs:
@@ -245,7 +247,7 @@ def _inside(point, ring):
   return bool(np.sum(spans & (x < at)) % 2)
 
 
-def ring_runs(ring, row_offset=0):
+def ring_runs(ring):
   """(row, start, end) of the pixels enclosed by a closed rectilinear ring."""
   a, b = ring[:-1], ring[1:]
   vertical = a[:, 0] == b[:, 0]
@@ -256,7 +258,7 @@ def ring_runs(ring, row_offset=0):
   xs = np.repeat(a[vertical, 0], hi - lo).astype(np.int64)
   order = np.lexsort((xs, rows))
   rows, xs = rows[order], xs[order]
-  return rows[::2] + row_offset, xs[::2], xs[1::2]
+  return rows[::2], xs[::2], xs[1::2]
 
 
 def _probe(e, x0, y0, head, side):

@@ -10,11 +10,10 @@ import warnings
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_config
 from dpfcn_jax import distributed, eval_lib, train_lib
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError
@@ -24,13 +23,13 @@ from dpfcn_jax.models import create_model
 # the device a sample lands on, so only dropout-free runs can match across layouts.
 TINY = ['--config=configs/synthetic.py', '--config.model.width=4', '--config.model.depth=1',
         '--config.model.keep_prob=1.0', '--config.data.tile=32', '--config.infer.stride=24',
-        '--config.batch_size=4',
-        '--config.data.synthetic.min_side=96', '--config.data.synthetic.max_side=128',
-        '--config.data.synthetic.num_scenes.train=2', '--config.log_every_steps=1',
-        '--config.eval_every_steps=0', '--config.checkpoint_every_steps=2',
-        '--config.distributed.initialization_timeout=120']
-# Summing two gradients over gloo or inside one process may round differently;
-# Adam then moves each weight by at most ~lr per step.
+        '--config.batch_size=4', '--config.data.synthetic.min_side=96',
+        '--config.data.synthetic.max_side=128', '--config.data.synthetic.num_scenes.train=2',
+        '--config.log_every_steps=1', '--config.eval_every_steps=0',
+        '--config.checkpoint_every_steps=2', '--config.distributed.initialization_timeout=120']
+# The gradient halves are summed over gloo in one case and inside one process in the
+# other, which may round differently (the runs here match exactly); Adam's scaling
+# could magnify a last-bit difference on near-zero gradients.
 TOLERANCE = dict(rtol=1e-5, atol=1e-6)
 
 # `python -m dpfcn_jax.train ARGS` that also saves this process's final parameters.
@@ -62,27 +61,27 @@ def _start(out, workdir, devices, *flags):
   env = {k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}
   env.update(JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES=str(devices),
              JAX_DISABLE_MOST_OPTIMIZATIONS='1')  # compile in seconds; same math
-  with open(out.with_suffix('.log'), 'w') as log:
+  log = out.with_suffix('.log')
+  with open(log, 'w') as f:
     proc = subprocess.Popen([sys.executable, '-c', _TRAIN_AND_SAVE, str(out),
                              f'--workdir={workdir}', *TINY, *flags],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-  proc.out = out
-  return proc
+                            cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
+  return proc, log
 
 
-def _finish(procs):
+def _finish(started):
   """Waits for all and returns their logs; a failure stops the others, which would
   otherwise wait for their peer."""
   try:
-    for p in procs:
-      p.wait(timeout=300)
-      assert p.returncode == 0, p.out.with_suffix('.log').read_text()[-3000:]
+    for proc, log in started:
+      proc.wait(timeout=300)
+      assert proc.returncode == 0, log.read_text()[-3000:]
   finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-  return [p.out.with_suffix('.log').read_text() for p in procs]
+    for proc, _ in started:
+      if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+  return [log.read_text() for _, log in started]
 
 
 def _params(path):
@@ -115,7 +114,8 @@ def runs(tmp_path_factory):
     ((None, None, None), {'SLURM_JOB_ID': '5'}, None),  # a batch script, not an srun step
 ])
 def test_init_args_pick_explicit_slurm_or_none(flags, env, expected):
-  config = ml_collections.ConfigDict({'enabled': False, 'initialization_timeout': 9})
+  config = load_config().distributed
+  config.initialization_timeout = 9
   args = distributed.init_args(config, *flags, environ=env)
   if expected is None:
     assert args is None
@@ -127,7 +127,8 @@ def test_init_args_pick_explicit_slurm_or_none(flags, env, expected):
 
 @pytest.mark.parametrize('flags', [('h:1', None, 0), ('h:1', 2, 2), (None, 2, 0)])
 def test_incomplete_or_inconsistent_flags_are_config_errors(flags):
-  config = ml_collections.ConfigDict({'enabled': False, 'initialization_timeout': 9})
+  config = load_config().distributed
+  config.initialization_timeout = 9
   with pytest.raises(ConfigError):
     distributed.init_args(config, *flags, environ={})
 
@@ -135,7 +136,8 @@ def test_incomplete_or_inconsistent_flags_are_config_errors(flags):
 def test_lone_process_initialises_nothing(monkeypatch):
   for v in distributed.SLURM_STEP_VARS:
     monkeypatch.delenv(v, raising=False)
-  config = ml_collections.ConfigDict({'enabled': False, 'initialization_timeout': 9})
+  config = load_config().distributed
+  config.initialization_timeout = 9
   assert distributed.initialize(config) == (0, 1)
   assert not jax.distributed.is_initialized()
 
@@ -166,7 +168,7 @@ def test_checkpoint_of_four_devices_resumes_on_one(runs):
 
 def test_bf16_computes_in_bf16_keeps_f32_state_and_learns(tiny_config, tmp_path):
   c = tiny_config
-  c.model.dtype = 'bfloat16'
+  c.model.dtype, c.model.depth = 'bfloat16', 1
   c.learning_rate = 3e-3
   c.num_train_steps, c.log_every_steps, c.eval_every_steps = 40, 1, 0
   c.checkpoint_every_steps = 40
@@ -184,10 +186,17 @@ def test_bf16_computes_in_bf16_keeps_f32_state_and_learns(tiny_config, tmp_path)
   assert floats and all(x.dtype == jnp.float32 for x in floats)
   log = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   losses = [r['loss'] for r in log]
-  assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:5])
+  assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5])
   report = eval_lib.evaluate(c, str(tmp_path), 'test')
   assert np.isfinite(report['pooled']['qa'])
   assert (tmp_path / 'eval' / 'test' / 'metrics.json').exists()
+
+
+def test_fresh_and_restored_states_share_the_step_signature(tiny_config):
+  # A weak int step would compile the train step a second time after a restore, or
+  # after pmap's first multi-process round trip (which drops weak types).
+  state = train_lib.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
+  assert state.step.dtype == jnp.int32 and not state.step.weak_type
 
 
 def test_prefetch_builds_the_next_batch_while_the_caller_holds_one():

@@ -3,6 +3,8 @@
 Parameters come from numpy and keys are 'rbg': compiling threefry takes seconds
 on XLA:CPU, and these tests should take a few.
 """
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -48,11 +50,16 @@ def _random_params(module, x):
                       _shapes(module, x), is_leaf=lambda s: isinstance(s, tuple))
 
 
-def _loss_and_grads(apply, params, x):
+@functools.cache
+def _grad_fn(apply):
   def loss(params, x):
     y = apply(params, x).astype(jnp.float32)
     return jnp.sum(jnp.sin(y) * jnp.arange(y.size).reshape(y.shape) / y.size)
-  return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, x)
+  return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+
+
+def _loss_and_grads(apply, params, x):
+  return _grad_fn(apply)(params, x)
 
 
 def _assert_close(a, b, tol=1e-4):
@@ -90,14 +97,16 @@ def test_upconv_kernel_orientation():
 
 
 def test_mixed_precision_grads_in_param_dtype():
-  params = _random_params(_Net(True), _X)
-  grads = {}
-  for fast in (True, False):
-    net = _Net(fast, dtype=jnp.bfloat16)
-    assert jax.eval_shape(net.apply, params, _X).dtype == jnp.bfloat16
-    _, (grads[fast], _) = _loss_and_grads(net.apply, params, _X)
-    assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads[fast]))
-  _assert_close(grads[True], grads[False], tol=5e-2)
+  # bfloat16 compute, float32 parameters: gradients come back as float32 and
+  # agree with the float32 reference to bfloat16 accuracy (in norm).
+  net = _Net(True, dtype=jnp.bfloat16)
+  params = _random_params(net, _X)
+  assert jax.eval_shape(net.apply, params, _X).dtype == jnp.bfloat16
+  _, (grads, _) = _loss_and_grads(net.apply, params, _X)
+  assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))
+  _, (expected, _) = _loss_and_grads(_reference_apply, params, _X)
+  for g, e in zip(jax.tree.leaves(grads), jax.tree.leaves(expected)):
+    assert np.linalg.norm(g - e) <= 5e-2 * np.linalg.norm(e)
 
 
 def test_conv3x3_grads_match_lax():

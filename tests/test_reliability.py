@@ -19,12 +19,12 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO
-from dpfcn_jax import checkpoint, train_lib
+from dpfcn_jax import train_lib
 
 # Config fields that the command-line runs copy from the tiny_config fixture.
 SHARED = ('model.width', 'model.depth', 'data.tile', 'infer.stride', 'batch_size',
-          'data.synthetic.min_side',
-          'data.synthetic.max_side', 'data.synthetic.num_scenes.train')
+          'data.synthetic.min_side', 'data.synthetic.max_side',
+          'data.synthetic.num_scenes.train')
 ENDLESS = 10**6   # num_train_steps of runs that a signal must stop
 POLL_S = 0.005    # short enough to catch a save in progress (about 0.1 s or more)
 TIMEOUT_S = 300
@@ -136,6 +136,8 @@ def test_sigkill_mid_save_loses_only_steps_since_the_last_checkpoint(tiny_config
                     _uninterrupted(tiny_config, tmp_path / 'straight', end))
 
 
+# orbax leaves a callback on a closed event loop when a restore fails; it is harmless.
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
 def test_unreadable_newest_checkpoint_is_skipped_and_replaced(tiny_config, tmp_path, caplog):
   tiny_config.eval_every_steps = 0
   train_lib.train_and_evaluate(tiny_config, str(tmp_path))
@@ -172,11 +174,10 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_good_checkpoints(tiny_con
 def test_same_seed_gives_bit_identical_parameters(tiny_config, tmp_path):
   tiny_config.eval_every_steps = 0
   assert tiny_config.model.keep_prob < 1  # dropout on: its keys must repeat too
-  runs = [jax.device_get(train_lib.train_and_evaluate(tiny_config, str(tmp_path / d)).params)
-          for d in ('a', 'b')]
-  _assert_identical(*runs)
-  tiny_config.seed += 1
-  other = jax.device_get(train_lib.train_and_evaluate(tiny_config, str(tmp_path / 'c')).params)
-  assert not all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(runs[0]),
-                                                      jax.tree.leaves(other)))
-  assert checkpoint.manager(str(tmp_path / 'a')).all_steps() == [2, 4]
+  runs = [train_lib.train_and_evaluate(tiny_config, str(tmp_path / d)) for d in ('a', 'b')]
+  _assert_identical(*(jax.device_get(r.params) for r in runs))
+  init_rng, _ = jax.random.split(jax.random.key(tiny_config.seed, impl=tiny_config.prng_impl))
+  init = train_lib.create_train_state(tiny_config, init_rng)  # as train_and_evaluate does
+  untouched, trained = (jax.tree.leaves(jax.device_get(s.params)) for s in (init, runs[0]))
+  # The equality above is of trained weights, not of ones training never moved.
+  assert all(not np.array_equal(x, y) for x, y in zip(untouched, trained))

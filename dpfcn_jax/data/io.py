@@ -117,6 +117,11 @@ def _read_tiff(path):
     if not tif.pages:
       raise InputError(f'{path}: TIFF holds no image')
     page = tif.pages[0]
+    segments = int(np.prod(page.chunked))
+    if len(page.dataoffsets) != segments:
+      # A corrupt size tag: tifffile would visit every missing strip, for hours.
+      raise InputError(f'{path}: corrupt TIFF: {len(page.dataoffsets)} strips or tiles '
+                       f'where its size needs {segments}')
     array = tif.series[0].asarray()  # the series keeps the written shape, e.g. (H, W, 5)
     geo = tuple((t.code, int(t.dtype), t.count, t.value) for t in page.tags.values()
                 if t.code in GEO_TAGS)

@@ -3,8 +3,10 @@
 XLA:CPU computes convolution weight gradients an order of magnitude slower than
 forward convolutions (jax-ml/jax#23783). With `fast_wgrad` (the default) the 3x3
 convolution and the 2x2 up-convolution get their gradients from matrix products
-instead; parameters, initial values and results are those of nn.Conv and
-nn.ConvTranspose, so checkpoints work with either setting.
+instead, about 3x less time per DP-FCN training step on CPU. Parameters, initial
+values and results are those of nn.Conv / nn.ConvTranspose, so checkpoints work
+with either setting; accelerators, whose convolution gradients are fast, may
+prefer fast_wgrad=False.
 """
 import flax.linen as nn
 import jax
@@ -13,8 +15,6 @@ from jax import lax
 
 xavier = nn.initializers.xavier_uniform()
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
-
-_WGRAD_IMPL = 'shiftg'  # TEMP benchmark switch
 
 
 def _conv3x3(x, w):
@@ -36,41 +36,17 @@ def _conv3x3_bwd(res, g):
   # Data gradient: a forward convolution of g with the flipped, in/out-swapped
   # kernel, which XLA:CPU runs at forward speed.
   dx = _conv3x3(g, jnp.swapaxes(w[::-1, ::-1], 2, 3))
-  # Weight gradient: dw[a, b] = sum_{n,i,j} x[n,i,j,:]^T g[n,i+1-a,j+1-b,:],
-  # nine GEMMs contracting N*H*W. Shifting g (not x) lets all nine share x; each
-  # window of the padded g lives only for its own GEMM, so memory stays ~1x g.
-  h, wd = x.shape[1:3]
-  if _WGRAD_IMPL == 'shiftg':
-    gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    dw = jnp.stack([
-        jnp.stack([
-            jnp.einsum('nhwc,nhwo->co', x, gp[:, 2 - a:2 - a + h, 2 - b:2 - b + wd],
-                       preferred_element_type=jnp.float32)
-            for b in range(3)])
-        for a in range(3)])
-  elif _WGRAD_IMPL == 'chain':
-    gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    dws = []
-    for a in range(3):
-      for b in range(3):
-        if dws:
-          gp, _ = lax.optimization_barrier((gp, dws[-1]))
-        dws.append(jnp.einsum('nhwc,nhwo->co', x, gp[:, 2 - a:2 - a + h, 2 - b:2 - b + wd],
-                              preferred_element_type=jnp.float32))
-    dw = jnp.stack(dws).reshape(w.shape)
-  elif _WGRAD_IMPL == 'scan':
-    gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    def tap(_, t):
-      gs = lax.dynamic_slice(gp, (0, 2 - t // 3, 2 - t % 3, 0), g.shape)
-      return None, jnp.einsum('nhwc,nhwo->co', x, gs, preferred_element_type=jnp.float32)
-    dw = lax.scan(tap, None, jnp.arange(9))[1].reshape(w.shape)
-  elif _WGRAD_IMPL == 'im2col':
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    p = jnp.stack([xp[:, a:a + h, b:b + wd] for a in range(3) for b in range(3)], axis=3)
-    dw = jnp.einsum('nhwkc,nhwo->kco', p, g, preferred_element_type=jnp.float32)
-    dw = dw.reshape(w.shape)
-  else:
-    dw = jax.vjp(lambda w: _conv3x3(x, w), w)[1](g)[0]
+  # Weight gradient: dw[a, b] = sum_{n,i,j} x[n,i,j,:]^T g[n,i+1-a,j+1-b,:], nine
+  # GEMMs contracting N*H*W over windows of the zero-padded g. A loop, not nine
+  # unrolled products: XLA otherwise copies all nine windows before the first
+  # GEMM (9x the size of g per layer); the loop holds one at a time, same speed.
+  gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+  def tap(_, t):
+    window = lax.dynamic_slice(gp, (0, 2 - t // 3, 2 - t % 3, 0), g.shape)
+    return None, jnp.einsum('nhwc,nhwo->co', x, window, preferred_element_type=jnp.float32)
+
+  dw = lax.scan(tap, None, jnp.arange(9))[1].reshape(w.shape)
   return dx, dw.astype(w.dtype)
 
 
@@ -101,7 +77,7 @@ def upconv2x2(x, k):
 
 
 class Conv3x3(nn.Module):
-  """3x3, stride 1, SAME padding convolution (Table I)."""
+  """3x3, stride 1, SAME padding convolution (Table I); fast_wgrad: see above."""
   features: int
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
@@ -137,7 +113,7 @@ class _UpConvGemm(nn.Module):
 
 
 class UpConv2x2(nn.Module):
-  """2x2 stride-2 transposed convolution (Table I 'Deconv')."""
+  """2x2 stride-2 transposed convolution (Table I 'Deconv'); fast_wgrad: see above."""
   features: int
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
