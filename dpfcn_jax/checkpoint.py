@@ -58,10 +58,16 @@ def restore(mngr, target_state, sharding, step=None):
       return restored.state
     except Exception as e:  # pylint: disable=broad-except
       if step is not None:
-        raise CheckpointError(f'checkpoint step {s} in {mngr.directory} cannot be restored: {e}')
+        raise CheckpointError(f'checkpoint step {s} in {mngr.directory} cannot be restored: '
+                              f'{_reason(e)}') from e
       log.warning('checkpoint step %d in %s is unreadable (%s); trying an older one',
-                      s, mngr.directory, e)
+                      s, mngr.directory, _reason(e))
   return None
+
+
+def _reason(error):
+  # tensorstore appends its whole JSON spec, kilobytes that say nothing to a user.
+  return str(error).split(' [tensorstore_spec=')[0]
 
 
 def saved_config(workdir, step=None):
@@ -71,4 +77,8 @@ def saved_config(workdir, step=None):
   if step is None:
     raise CheckpointError(f'{workdir}: no checkpoint found (train first, or pass the right '
                           '--workdir)')
-  return mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config, step
+  try:
+    return mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config, step
+  except Exception as e:  # pylint: disable=broad-except
+    raise CheckpointError(f'checkpoint step {step} in {mngr.directory}: its config cannot be '
+                          f'read: {_reason(e)}') from e

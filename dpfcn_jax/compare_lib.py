@@ -39,8 +39,9 @@ LABELS = {'cmi_otsu': 'CMI+Otsu', 'else': 'ELSE', 'rlse': 'RLSE', 'lseluc': 'LSE
 DEEP = ('fcn', 'unet', 'fcnpp', 'dpfcn')
 KEYS = ('cp', 'cr', 'qa', 'oa', 'aa', 'f1')  # Table IV's criteria plus F1
 POOLED = 'pooled'
-# config.levelset section of each level-set method besides the shared 'cmi'.
-LEVELSET_SECTIONS = {'cmi_otsu': None, 'else': 'else_', 'rlse': 'rlse', 'lseluc': 'lseluc'}
+# The config.levelset sections each level-set method reads.
+LEVELSET_SECTIONS = {'cmi_otsu': ('cmi',), 'else': ('cmi', 'else_'), 'rlse': ('cmi', 'rlse'),
+                     'lseluc': ('cmi', 'lseluc')}
 BUDGET_KEYS = ('num_train_steps', 'batch_size', 'learning_rate', 'lr_schedule', 'model.width',
                'model.depth', 'model.keep_prob', 'data.tile')
 
@@ -148,9 +149,8 @@ def deep_predictor(config, workdir):
 def predictor(config, workdir, method):
   """(site -> bool change map, info dict) for any method; trains deep ones if needed."""
   if method not in DEEP:
-    sections = ['cmi'] + [s for s in (LEVELSET_SECTIONS[method],) if s]
     return (lambda site: levelsets.run_method(method, site.pre, site.post, config.levelset),
-            {f'levelset.{s}': config.levelset[s].to_dict() for s in sections})
+            {f'levelset.{s}': config.levelset[s].to_dict() for s in LEVELSET_SECTIONS[method]})
   cfg = method_config(config, method)
   method_dir = os.path.join(workdir, method)
   trained = ensure_trained(cfg, method_dir)

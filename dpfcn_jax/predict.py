@@ -31,6 +31,7 @@ from dpfcn_jax.data import io, streaming
 from dpfcn_jax.errors import ConfigError, InputError
 
 OUTLINE_RGB = (255, 0, 255)  # magenta stands out on both vegetation and bare soil
+PALETTE_SIZE = 256           # quicklook.png is palette PNG: a third of RGB's bytes
 LIM_NODATA = 255             # lim.tif value of nodata pixels when the input's cannot serve
 
 log = logging.getLogger('dpfcn_jax.predict')  # the same logger when run as __main__
@@ -85,7 +86,7 @@ class SceneRows:
     self.factor = max(1, math.ceil(max(self.height, self.width) / quicklook_side))
     cols = np.arange(0, self.width, self.factor)
     self._cols, self._col_count = cols, np.diff(np.append(cols, self.width))
-    self._thumb = np.zeros((-(-self.height // self.factor), len(cols), 3))
+    self._thumb = np.zeros((-(-self.height // self.factor), len(cols), 3), np.float32)
     self._seen, self._valid, self.valid_pixels = np.zeros(self.height, bool), {}, 0
 
   def __call__(self, index):
@@ -109,10 +110,12 @@ class SceneRows:
     return np.stack([self._valid.pop(r) for r in range(r0, r1)])
 
   def quicklook(self):
-    """The post image averaged over factor x factor blocks, uint8 RGB."""
+    """The post image averaged over factor x factor blocks, uint8 RGB (computed in place:
+    at quicklook_side 2048 the sums alone take 48 MiB)."""
     rows = np.minimum(self.factor, self.height - np.arange(self._thumb.shape[0]) * self.factor)
-    mean = self._thumb / (rows[:, None, None] * self._col_count[None, :, None])
-    return np.clip(np.rint(mean * 255), 0, 255).astype(np.uint8)
+    thumb = self._thumb
+    thumb *= (255 / (rows[:, None] * self._col_count[None, :]))[..., None].astype(np.float32)
+    return np.clip(np.rint(thumb, out=thumb), 0, 255).astype(np.uint8)
 
 
 def output_nodata(geo, dtype, lo, hi, fallback, any_invalid=True):
@@ -134,18 +137,26 @@ def output_nodata(geo, dtype, lo, hi, fallback, any_invalid=True):
 
 
 class Progress:
-  """Logs windows done, windows/s and the time left, every `every_s` seconds."""
+  """Logs windows done, windows/s and the time left, every `every_s` seconds.
+
+  The rate is timed from the end of the first batch, which includes compilation.
+  """
 
   def __init__(self, every_s):
-    self.every_s, self.start, self.last, self.done = every_s, time.time(), time.time(), 0
+    self.every_s, self.done, self.rate = every_s, 0, 0.0
+    self._first = None  # (time, windows) when the first batch came back
 
   def __call__(self, done, total):
     self.done, now = done, time.time()
-    if now - self.last >= self.every_s or done == total:
-      self.last = now
-      rate = done / max(now - self.start, 1e-9)
+    if self._first is None:
+      self._first = self._last = now, done
+      return
+    if now - self._first[0] > 0:
+      self.rate = (done - self._first[1]) / (now - self._first[0])
+    if (now - self._last[0] >= self.every_s or done == total) and self.rate > 0:
+      self._last = now, done
       log.info('windows %d/%d (%.1f%%), %.1f windows/s, ETA %s', done, total,
-               100 * done / total, rate, _duration((total - done) / rate))
+               100 * done / total, self.rate, _duration((total - done) / self.rate))
 
 
 def _duration(seconds):
@@ -166,7 +177,7 @@ def _open_inputs(stack, pre_path, post_path, mask_path):
 
 def _probability_pass(out, model, params, saved, cfg, scene, geo):
   """Runs the windows; writes probability (and uncertainty); returns the runs of
-  landslide pixels (with statistics) and of nodata pixels, and the window count."""
+  landslide pixels (with statistics) and of nodata pixels, and the Progress."""
   h, w = scene.height, scene.width
   tag, fill = output_nodata(geo, np.float32, 0.0, 1.0, np.nan)
   names = ['probability'] + (['uncertainty'] if cfg.mc_samples else [])
@@ -185,7 +196,7 @@ def _probability_pass(out, model, params, saved, cfg, scene, geo):
         writer.write(band)
       landslide.add(row0, (prob > eval_lib.THRESHOLD) & valid, prob, std)
       invalid.add(row0, ~valid)
-  return landslide.runs(), invalid.runs(), progress.done
+  return landslide.runs(), invalid.runs(), progress
 
 
 def _map_pass(out, inv, invalid, scene, geo, mask, threshold):
@@ -214,13 +225,16 @@ def _map_pass(out, inv, invalid, scene, geo, mask, threshold):
 
 
 def save_quicklook(path, image, regions, factor):
-  """The (downsampled) post image with every polygon ring drawn."""
-  im = Image.fromarray(image)
+  """The (downsampled) post image with every polygon ring drawn, as a palette PNG."""
+  outline = PALETTE_SIZE - 1  # the photo gets the other palette entries
+  im = Image.fromarray(image).quantize(outline)
+  palette = (im.getpalette() + [0] * 3 * outline)[:3 * outline]  # lists used entries only
+  im.putpalette(palette + list(OUTLINE_RGB))
   draw = ImageDraw.Draw(im)
   for region in regions:
     for ring in (r for poly in region.polygons for r in poly):
-      draw.line([tuple(p) for p in ring / factor], fill=OUTLINE_RGB, width=1)
-  im.save(path)
+      draw.line([tuple(p) for p in ring / factor], fill=outline, width=1)
+  im.save(path, optimize=True)
 
 
 def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, overrides=None):
@@ -236,9 +250,7 @@ def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, ov
     log.info('%s: %dx%d px (WxH), %d bands, %s', pre.path, scene.width, scene.height,
              saved.data.bands, 'georeferenced' if geo else 'no georeferencing')
     with io.atomic_directory(out_dir) as out:
-      t1 = time.time()
-      runs, invalid, windows = _probability_pass(out, model, params, saved, cfg, scene, geo)
-      windows_per_s = windows / (time.time() - t1)
+      runs, invalid, progress = _probability_pass(out, model, params, saved, cfg, scene, geo)
       if scene.valid_pixels == 0:
         raise InputError(f'{pre.path}, {post.path}: every pixel is nodata')
       inv = inventory.build(runs, scene.width, scene.height, cfg.connectivity, cfg.fill_holes,
@@ -249,8 +261,8 @@ def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, ov
       save_quicklook(os.path.join(out, 'quicklook.png'), scene.quicklook(), inv.regions,
                      scene.factor)
       summary = {'landslides': len(rows), 'area': sum(r['pixels'] for r in rows) * pixel_area,
-                 'area_unit': 'm2' if geo else 'px', 'seconds': time.time() - t0,
-                 'windows': windows, 'windows_per_s': windows_per_s, 'out': str(out_dir)}
+                 'area_unit': 'm2' if geo else 'px2', 'seconds': time.time() - t0,
+                 'windows': progress.done, 'windows_per_s': progress.rate, 'out': str(out_dir)}
       if counts is not None:
         summary['metrics'] = metrics.site_report(*counts)
         with open(os.path.join(out, 'metrics.json'), 'w') as f:

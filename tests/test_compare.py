@@ -97,6 +97,10 @@ def test_levelset_section_holds_every_default():
   for name, params in defaults.items():
     for key, value in params.items():
       assert type(section[name][key]) is type(value), (name, key)
+  # Every method is either a level set reading known sections or a network.
+  assert set(compare_lib.LEVELSET_SECTIONS) == set(levelsets.METHODS)
+  assert set(compare_lib.LEVELSET_SECTIONS) | set(compare_lib.DEEP) == set(compare_lib.LABELS)
+  assert {s for v in compare_lib.LEVELSET_SECTIONS.values() for s in v} == set(defaults)
 
 
 def test_parse_methods_keeps_table_order():

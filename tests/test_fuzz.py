@@ -220,3 +220,16 @@ def test_tiff_with_a_corrupt_height_fails_fast():
                                          f'needs {2**24}'):
       io.read_raster(d / 'x.tif', BANDS)
     assert time.monotonic() - t0 < HANG_S
+
+
+def test_bmp_with_a_corrupt_height_fails_before_allocating():
+  # Found by fuzzing: a 1 KB BMP whose height read 503316481 made Pillow allocate 4 GB
+  # (one row at a time) before it found the file truncated.
+  buf = bytes_io.BytesIO()
+  Image.fromarray(np.zeros((1, 1), np.uint8)).save(buf, format='BMP')
+  data = bytearray(buf.getvalue())
+  data[22:26] = (2**24).to_bytes(4, 'little')  # biHeight
+  with _folder() as d:
+    (d / 'x.bmp').write_bytes(bytes(data))
+    with pytest.raises(InputError, match=f'corrupt header: 1x{2**24} pixels'):
+      io.read_raster(d / 'x.bmp', BANDS)

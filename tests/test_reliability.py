@@ -19,7 +19,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO
-from dpfcn_jax import train_lib
+from dpfcn_jax import checkpoint, train_lib
+from dpfcn_jax.errors import CheckpointError
 
 # Config fields that the command-line runs copy from the tiny_config fixture.
 SHARED = ('model.width', 'model.depth', 'data.tile', 'infer.stride', 'batch_size',
@@ -142,15 +143,18 @@ def test_unreadable_newest_checkpoint_is_skipped_and_replaced(tiny_config, tmp_p
   tiny_config.eval_every_steps = 0
   train_lib.train_and_evaluate(tiny_config, str(tmp_path))
   straight = _saved_state(tmp_path, 4)
-  # A save cut short after orbax finished it: the array data files lose their tails.
-  for path in (tmp_path / 'checkpoints' / '4' / 'state').rglob('*'):
-    if path.is_file() and path.parent.name == 'd':
+  # Files of a finished save losing their tails: the arrays' data and the config.
+  for path in (tmp_path / 'checkpoints' / '4').rglob('*'):
+    if path.is_file() and path.parent.name in ('d', 'config'):
       path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
   with pytest.raises(Exception):
     _saved_state(tmp_path, 4)
+  with pytest.raises(CheckpointError, match='step 4 in .*: its config cannot be read'):
+    checkpoint.saved_config(str(tmp_path), 4)
   train_lib.train_and_evaluate(tiny_config, str(tmp_path))
   warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
   assert any(re.match(r'checkpoint step 4 in .* is unreadable', w) for w in warnings)
+  assert not any('tensorstore_spec' in w for w in warnings)  # one readable line
   assert any('replacing unreadable checkpoint step 4' in w for w in warnings)
   assert _steps(tmp_path) == [2, 4]
   _assert_identical(_saved_state(tmp_path, 4), straight)

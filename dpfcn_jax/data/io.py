@@ -28,6 +28,10 @@ GEO_TAGS = {33550: 'ModelPixelScale', 33922: 'ModelTiepoint', 34264: 'ModelTrans
 # Full-scale value per integer dtype: pixels are scaled to [0, 1] by it.
 DTYPE_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 Image.MAX_IMAGE_PIXELS = None  # large scenes are the point; decompression bombs are not a threat here
+# Deflate cannot pack more than ~1032 bytes into one, LZW and JPEG less: a header that
+# declares more pixel bytes per file byte than this is corrupt, and decoding it would
+# allocate gigabytes before failing.
+MAX_COMPRESSION = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +136,10 @@ def _read_tiff(path):
 
 def _read_pil(path):
   with Image.open(path) as im:
+    declared, size = im.width * im.height * len(im.getbands()), os.path.getsize(path)
+    if declared > MAX_COMPRESSION * size:
+      raise InputError(f'{path}: corrupt header: {im.width}x{im.height} pixels (WxH) cannot '
+                       f'come from {size} bytes')
     im.load()
     if im.mode == 'P':
       im = im.convert('RGBA' if 'transparency' in im.info else 'RGB')
