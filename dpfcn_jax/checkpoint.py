@@ -67,7 +67,7 @@ def restore(mngr, target_state, sharding, step=None):
 
 def _reason(error):
   # tensorstore appends its whole JSON spec, kilobytes that say nothing to a user.
-  return str(error).split(' [tensorstore_spec=')[0]
+  return str(error).split(' [tensorstore_spec')[0]
 
 
 def saved_config(workdir, step=None):

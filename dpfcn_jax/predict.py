@@ -93,7 +93,6 @@ class SceneRows:
     lo, hi = int(index.min()), int(index.max()) + 1
     raw = [r.rows(lo, hi)[..., :k] for r, k in zip((self.pre, self.post), self.keep)]
     new = np.nonzero(~self._seen[lo:hi])[0]
-    unit = [io.to_unit_float(a, r.path) for a, r in zip(raw, (self.pre, self.post))]
     if len(new):
       valid = np.ones((len(new), self.width), bool)
       for a, r in zip(raw, (self.pre, self.post)):
@@ -101,21 +100,24 @@ class SceneRows:
       self._valid.update(zip((new + lo).tolist(), valid))
       self._seen[new + lo] = True
       self.valid_pixels += int(valid.sum())
-      rgb = unit[1][new][..., [0, 1, 2] if unit[1].shape[-1] >= 3 else [0, 0, 0]]
+      post = io.to_unit_float(raw[1][new], self.post.path)
+      rgb = post[..., [0, 1, 2] if post.shape[-1] >= 3 else [0, 0, 0]]
       np.add.at(self._thumb, (new + lo) // self.factor, np.add.reduceat(rgb, self._cols, axis=1))
-    return unit[0][index - lo], unit[1][index - lo]
+    # `index` covers [lo, hi) (mirroring repeats rows), so every row read is checked.
+    return tuple(io.to_unit_float(a[index - lo], r.path) for a, r in zip(raw, (self.pre, self.post)))
 
   def valid(self, r0, r1):
     """Validity of rows [r0, r1), each released once written."""
     return np.stack([self._valid.pop(r) for r in range(r0, r1)])
 
   def quicklook(self):
-    """The post image averaged over factor x factor blocks, uint8 RGB (computed in place:
-    at quicklook_side 2048 the sums alone take 48 MiB)."""
+    """The post image averaged over factor x factor blocks, uint8 RGB."""
     rows = np.minimum(self.factor, self.height - np.arange(self._thumb.shape[0]) * self.factor)
-    thumb = self._thumb
-    thumb *= (255 / (rows[:, None] * self._col_count[None, :]))[..., None].astype(np.float32)
-    return np.clip(np.rint(thumb, out=thumb), 0, 255).astype(np.uint8)
+    out = np.empty(self._thumb.shape, np.uint8)
+    for i, n in enumerate(rows):  # row by row: no more quicklook-sized temporaries
+      mean = self._thumb[i] * (255 / (n * self._col_count))[:, None]
+      out[i] = np.clip(np.rint(mean), 0, 255)
+    return out
 
 
 def output_nodata(geo, dtype, lo, hi, fallback, any_invalid=True):

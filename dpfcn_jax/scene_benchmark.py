@@ -1,12 +1,13 @@
 """Benchmark (not a test): predict's time and peak memory against the scene's size.
 
-python -m dpfcn_jax.scene_benchmark --workdir=W --sizes=1000,4000,10000 [--scratch=DIR]
+python -m dpfcn_jax.scene_benchmark --workdir=W --sizes=1000,4000,10000x1000 [--scratch=DIR]
 
-For each size S it writes an S x S synthetic pre/post pair as tiled, compressed
-GeoTIFFs (one generated scene repeated, written band by band, so building stays
-small too), runs `python -m dpfcn_jax.predict` on it in a fresh process, and
-records wall time and that process's peak resident memory (os.wait4). Prints a
-Markdown table: time should grow with the area, memory should not.
+For each size (S for S x S, or ROWSxCOLS) it writes a synthetic pre/post pair as
+tiled, compressed GeoTIFFs (one generated scene repeated, written band by band,
+so building stays small too), runs `python -m dpfcn_jax.predict` on it in a fresh
+process, and records wall time and that process's peak resident memory
+(os.wait4). Prints a Markdown table: time should grow with the area; memory
+should not grow with the number of rows, only slightly with the row width.
 """
 import os
 import re
@@ -27,21 +28,22 @@ ORIGIN = (800_000.0, 820_000.0)  # upper-left corner in map metres (arbitrary)
 KIB = 1024
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Trained model (e.g. the synthetic demo).')
-_SIZES = flags.DEFINE_list('sizes', ['1000', '4000', '10000'], 'Scene sides in pixels.')
+_SIZES = flags.DEFINE_list('sizes', ['1000', '4000', '10000'],
+                           'Scene sizes: S (S x S pixels) or ROWSxCOLS.')
 _SCRATCH = flags.DEFINE_string('scratch', None, 'Where scenes and outputs go (default: temp).')
 flags.mark_flags_as_required(['workdir'])
 
 
-def write_scene(folder, side, base):
-  """pre.tif and post.tif of side x side pixels tiled from `base`, georeferenced."""
+def write_scene(folder, height, width, base):
+  """pre.tif and post.tif of height x width pixels tiled from `base`, georeferenced."""
   geo = io.GeoInfo(((33550, 12, 3, (PIXEL_M, PIXEL_M, 0.0)),
                     (33922, 12, 6, (0.0, 0.0, 0.0, *ORIGIN, 0.0))))
-  cols = np.arange(side) % BASE_SIDE
+  cols = np.arange(width) % BASE_SIDE
   for name in ('pre', 'post'):
-    with streaming.RowWriter(os.path.join(folder, f'{name}.tif'), side, side, np.uint8, geo,
+    with streaming.RowWriter(os.path.join(folder, f'{name}.tif'), height, width, np.uint8, geo,
                              rgb=True) as writer:
-      for r0 in range(0, side, streaming.OUTPUT_TILE):
-        rows = np.arange(r0, min(side, r0 + streaming.OUTPUT_TILE)) % BASE_SIDE
+      for r0 in range(0, height, streaming.OUTPUT_TILE):
+        rows = np.arange(r0, min(height, r0 + streaming.OUTPUT_TILE)) % BASE_SIDE
         writer.write(base[name][rows][:, cols])
 
 
@@ -64,17 +66,19 @@ def main(argv):
   del argv
   scratch = _SCRATCH.value or tempfile.mkdtemp(prefix='scene_benchmark-')
   base = synthetic.generate_scene(BASE_SEED, BASE_SIDE, BASE_SIDE)
-  print('| scene | Mpx | predict s | s per Mpx | windows/s | peak RSS MiB | landslides |')
+  print('| scene (rows x cols) | Mpx | predict s | s per Mpx | windows/s | peak RSS MiB | '
+        'landslides |')
   print('|---|---|---|---|---|---|---|')
-  for side in (int(s) for s in _SIZES.value):
-    folder = os.path.join(scratch, str(side))
+  for size in _SIZES.value:
+    height, width = (int(v) for v in (size.split('x') if 'x' in size else (size, size)))
+    folder = os.path.join(scratch, f'{height}x{width}')
     os.makedirs(folder, exist_ok=True)
-    write_scene(folder, side, base)
+    write_scene(folder, height, width, base)
     seconds, rss, summary = run_predict(_WORKDIR.value, folder)
     rate = re.search(r'at ([\d.]+)/s', summary).group(1)
     found = summary.split(' landslides')[0]
-    mpx = side * side / 1e6
-    print(f'| {side}x{side} | {mpx:g} | {seconds:.0f} | {seconds / mpx:.1f} | {rate} | '
+    mpx = height * width / 1e6
+    print(f'| {height} x {width} | {mpx:g} | {seconds:.0f} | {seconds / mpx:.1f} | {rate} | '
           f'{rss:.0f} | {found} |', flush=True)
 
 

@@ -128,17 +128,17 @@ def _train(tmp, *flags):
           *FLAGS, *flags)
 
 
+def _site(folder):
+  _scene(folder)
+  return folder
+
+
 def _train_on_broken_site(fault):
   def case(tmp, trained):
     del trained
     path, words = SITE_FAULTS[fault](_site(tmp / 'root' / 'train' / 'site-a'))
     return _train(tmp, f'--config.data.root={tmp / "root"}'), [path, words]
   return case
-
-
-def _site(folder):
-  _scene(folder)
-  return folder
 
 
 def _train_with_config(flags, words):

@@ -52,22 +52,18 @@ def _loads_or_input_error(read, *args):
     assert time.monotonic() - t0 < HANG_S
 
 
-def _check_raster(r, shape=None):
+def _check_raster(r):
   if r is None:
     return
   assert r.data.dtype == np.float32 and r.data.ndim == 3 and r.data.shape[-1] == BANDS
   assert np.isfinite(r.data).all() and r.data.min() >= 0 and r.data.max() <= 1
   assert r.valid.dtype == bool and r.valid.shape == r.data.shape[:2] and r.valid.any()
-  if shape is not None:
-    assert r.data.shape[:2] == shape[:2]
 
 
-def _check_mask(m, shape=None):
+def _check_mask(m):
   if m is None:
     return
   assert m.dtype == np.uint8 and m.ndim == 2 and set(np.unique(m)) <= {0, 1}
-  if shape is not None:
-    assert m.shape == shape[:2]
 
 
 def _encode(fmt, array):

@@ -109,10 +109,11 @@ def test_mixed_precision_grads_in_param_dtype():
     assert np.linalg.norm(g - e) <= 5e-2 * np.linalg.norm(e)
 
 
-def test_conv3x3_grads_match_lax():
+@pytest.mark.parametrize('image', [(2, 5, 7), (1, 1, 1)])
+def test_conv3x3_grads_match_lax(image):
   rng = np.random.default_rng(2)
   x, w, g = (rng.standard_normal(s).astype(np.float32)
-             for s in ((2, 5, 7, 4), (3, 3, 4, 3), (2, 5, 7, 3)))
+             for s in ((*image, 4), (3, 3, 4, 3), (*image, 3)))
   grads = lambda f: jax.jit(lambda x, w, g: jax.vjp(f, x, w)[1](g))(x, w, g)
   _assert_close(grads(layers.conv3x3), grads(layers._conv3x3))
 

@@ -22,13 +22,20 @@ from conftest import REPO
 from dpfcn_jax import checkpoint, train_lib
 from dpfcn_jax.errors import CheckpointError
 
-# Config fields that the command-line runs copy from the tiny_config fixture.
-SHARED = ('model.width', 'model.depth', 'data.tile', 'infer.stride', 'batch_size',
-          'data.synthetic.min_side', 'data.synthetic.max_side',
+# Config fields that the command-line runs copy from the `config` fixture.
+SHARED = ('model.width', 'model.depth', 'model.keep_prob', 'data.tile', 'infer.stride',
+          'batch_size', 'data.synthetic.min_side', 'data.synthetic.max_side',
           'data.synthetic.num_scenes.train')
 ENDLESS = 10**6   # num_train_steps of runs that a signal must stop
 POLL_S = 0.005    # short enough to catch a save in progress (about 0.1 s or more)
 TIMEOUT_S = 300
+KEEP_PROB = 0.9   # dropout on, so its keys must repeat too
+
+
+@pytest.fixture
+def config(tiny_config):
+  tiny_config.model.keep_prob = KEEP_PROB
+  return tiny_config
 
 
 def _flags(config):
@@ -97,9 +104,9 @@ def _uninterrupted(config, workdir, steps):
   return _saved_state(workdir, steps)
 
 
-def test_sigterm_saves_the_current_step_and_exits_0(tiny_config, tmp_path):
+def test_sigterm_saves_the_current_step_and_exits_0(config, tmp_path):
   workdir, log = tmp_path / 'run', tmp_path / 'run.log'
-  proc = _start(tiny_config, workdir, log, f'--config.num_train_steps={ENDLESS}',
+  proc = _start(config, workdir, log, f'--config.num_train_steps={ENDLESS}',
                 f'--config.checkpoint_every_steps={ENDLESS}')
   _wait_for(lambda: _logged_steps(workdir), proc, log, 'logged step')
   proc.send_signal(signal.SIGTERM)
@@ -109,39 +116,39 @@ def test_sigterm_saves_the_current_step_and_exits_0(tiny_config, tmp_path):
   assert _logged_steps(workdir)[-1] == stopped
   # The checkpoint holds the state of step `stopped` of an uninterrupted run.
   _assert_identical(_saved_state(workdir, stopped),
-                    _uninterrupted(tiny_config, tmp_path / 'straight', stopped))
+                    _uninterrupted(config, tmp_path / 'straight', stopped))
 
 
-def test_sigkill_mid_save_loses_only_steps_since_the_last_checkpoint(tiny_config, tmp_path):
+def test_sigkill_mid_save_loses_only_steps_since_the_last_checkpoint(config, tmp_path):
   workdir, log = tmp_path / 'run', tmp_path / 'run.log'
   every = 2
-  proc = _start(tiny_config, workdir, log, f'--config.num_train_steps={ENDLESS}',
+  proc = _start(config, workdir, log, f'--config.num_train_steps={ENDLESS}',
                 f'--config.checkpoint_every_steps={every}')
-  # Kill while the second save is under way: orbax writes it in a scratch folder.
+  # Kill while a save after the first is under way: orbax writes it in a scratch folder.
   in_progress = lambda: [n for n in _checkpoint_dirs(workdir) if 'orbax-checkpoint-tmp' in n]
   _wait_for(lambda: _steps(workdir) and in_progress(), proc, log, 'save in progress')
   proc.kill()
   proc.wait(timeout=TIMEOUT_S)
-  (last,) = _steps(workdir)
+  last = _steps(workdir)[-1]
   killed = int(in_progress()[0].split('.')[0])
   assert killed == last + every
   assert last < _logged_steps(workdir)[-1] <= last + every
   # The restart skips the scratch folder, resumes at `last` and redoes the lost steps.
   end = killed + every
-  proc = _start(tiny_config, workdir, log, f'--config.num_train_steps={end}',
+  proc = _start(config, workdir, log, f'--config.num_train_steps={end}',
                 f'--config.checkpoint_every_steps={every}')
   assert proc.wait(timeout=TIMEOUT_S) == 0, log.read_text()[-3000:]
   assert f'resumed from step {last} ' in log.read_text()
   assert _steps(workdir)[-2:] == [killed, end]
   _assert_identical(_saved_state(workdir, end),
-                    _uninterrupted(tiny_config, tmp_path / 'straight', end))
+                    _uninterrupted(config, tmp_path / 'straight', end))
 
 
 # orbax leaves a callback on a closed event loop when a restore fails; it is harmless.
 @pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
-def test_unreadable_newest_checkpoint_is_skipped_and_replaced(tiny_config, tmp_path, caplog):
-  tiny_config.eval_every_steps = 0
-  train_lib.train_and_evaluate(tiny_config, str(tmp_path))
+def test_unreadable_newest_checkpoint_is_skipped_and_replaced(config, tmp_path, caplog):
+  config.eval_every_steps = 0
+  train_lib.train_and_evaluate(config, str(tmp_path))
   straight = _saved_state(tmp_path, 4)
   # Files of a finished save losing their tails: the arrays' data and the config.
   for path in (tmp_path / 'checkpoints' / '4').rglob('*'):
@@ -151,7 +158,7 @@ def test_unreadable_newest_checkpoint_is_skipped_and_replaced(tiny_config, tmp_p
     _saved_state(tmp_path, 4)
   with pytest.raises(CheckpointError, match='step 4 in .*: its config cannot be read'):
     checkpoint.saved_config(str(tmp_path), 4)
-  train_lib.train_and_evaluate(tiny_config, str(tmp_path))
+  train_lib.train_and_evaluate(config, str(tmp_path))
   warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
   assert any(re.match(r'checkpoint step 4 in .* is unreadable', w) for w in warnings)
   assert not any('tensorstore_spec' in w for w in warnings)  # one readable line
@@ -160,28 +167,27 @@ def test_unreadable_newest_checkpoint_is_skipped_and_replaced(tiny_config, tmp_p
   _assert_identical(_saved_state(tmp_path, 4), straight)
 
 
-def test_non_finite_loss_stops_with_the_step_and_keeps_good_checkpoints(tiny_config, tmp_path):
+def test_non_finite_loss_stops_with_the_step_and_keeps_good_checkpoints(config, tmp_path):
   workdir, log = tmp_path / 'run', tmp_path / 'run.log'
   # Adam moves every weight by about the learning rate: 1e30 overflows the next forward pass.
-  proc = _start(tiny_config, workdir, log, '--config.num_train_steps=20',
+  proc = _start(config, workdir, log, '--config.num_train_steps=20',
                 '--config.checkpoint_every_steps=1', '--config.learning_rate=1e30')
   assert proc.wait(timeout=TIMEOUT_S) == 2, log.read_text()[-3000:]
   text = log.read_text()
   assert 'Traceback' not in text
   (bad,) = re.findall(r'^error: loss is (?:nan|inf|-inf) at step (\d+): stopping', text, re.M)
-  assert 0 < int(bad) < 20
+  assert 1 < int(bad) < 20  # step 1 runs on the initial weights
   assert _steps(workdir)[-1] == int(bad) - 1  # every save before the bad step, none after
   for step in _steps(workdir):
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(_saved_state(workdir, step)))
 
 
-def test_same_seed_gives_bit_identical_parameters(tiny_config, tmp_path):
-  tiny_config.eval_every_steps = 0
-  assert tiny_config.model.keep_prob < 1  # dropout on: its keys must repeat too
-  runs = [train_lib.train_and_evaluate(tiny_config, str(tmp_path / d)) for d in ('a', 'b')]
+def test_same_seed_gives_bit_identical_parameters(config, tmp_path):
+  config.eval_every_steps = 0
+  runs = [train_lib.train_and_evaluate(config, str(tmp_path / d)) for d in ('a', 'b')]
   _assert_identical(*(jax.device_get(r.params) for r in runs))
-  init_rng, _ = jax.random.split(jax.random.key(tiny_config.seed, impl=tiny_config.prng_impl))
-  init = train_lib.create_train_state(tiny_config, init_rng)  # as train_and_evaluate does
+  init_rng, _ = jax.random.split(jax.random.key(config.seed, impl=config.prng_impl))
+  init = train_lib.create_train_state(config, init_rng)  # as train_and_evaluate does
   untouched, trained = (jax.tree.leaves(jax.device_get(s.params)) for s in (init, runs[0]))
   # The equality above is of trained weights, not of ones training never moved.
   assert all(not np.array_equal(x, y) for x, y in zip(untouched, trained))
