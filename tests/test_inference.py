@@ -15,6 +15,7 @@ def net():
   from conftest import load_config  # pylint: disable=import-outside-toplevel
   c = load_config('synthetic')
   c.model.width, c.model.depth, c.data.tile = 4, 2, 32
+  c.model.keep_prob = 0.9  # MC dropout needs dropout
   model = create_model(c.model)
   state = train_lib.create_train_state(c, jax.random.key(0, impl=c.prng_impl), model)
   return model, jax.device_get(state.params)

@@ -27,6 +27,7 @@ def workdir(tmp_path_factory):
   """A checkpoint of a random tiny DP-FCN with its config, as training leaves one."""
   c = load_config('synthetic')
   c.model.width, c.model.depth, c.data.tile, c.infer.stride = 4, 2, 32, 24
+  c.model.keep_prob = 0.9  # MC dropout needs dropout
   path = tmp_path_factory.mktemp('work')
   state = train_lib.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
   checkpoint.save(checkpoint.manager(str(path)), jax.device_get(state), c)

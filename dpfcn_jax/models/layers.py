@@ -42,16 +42,11 @@ def _conv3x3_bwd(res, g):
   # GEMM (9x the size of g per layer); the loop holds one at a time, same speed.
   gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
 
-  def tap(t):
+  def tap(_, t):
     window = lax.dynamic_slice(gp, (0, 2 - t // 3, 2 - t % 3, 0), g.shape)
-    return jnp.einsum('nhwc,nhwo->co', x, window, preferred_element_type=jnp.float32)
+    return None, jnp.einsum('nhwc,nhwo->co', x, window, preferred_element_type=jnp.float32)
 
-  # The loop's buffer starts as a broadcast of tap 0, not zeros, so that XLA
-  # cannot allocate it at the start of the backward pass (the memory peak).
-  dw = tap(0)
-  dw = lax.fori_loop(1, 9, lambda t, acc: acc.at[t].set(tap(t)),
-                     jnp.broadcast_to(dw, (9, *dw.shape)))
-  dw = dw.reshape(w.shape)
+  dw = lax.scan(tap, None, jnp.arange(9))[1].reshape(w.shape)
   return dx, dw.astype(w.dtype)
 
 
