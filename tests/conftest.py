@@ -35,8 +35,6 @@ def tiny_config():
   c.model.width = 4
   c.model.depth = 2
   c.model.keep_prob = 0.9           # dropout on: MC-dropout and RNG paths need it
-  c.learning_rate = 1e-3
-  c.class_weights = (1.0, 1.0)
   c.data.tile = 32
   c.infer.stride = 24
   c.batch_size = 4
