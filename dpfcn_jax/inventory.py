@@ -29,6 +29,9 @@ _STEP = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]])
 _E, _S, _W, _N = range(4)
 _USER_DEFINED = 32767  # GeoTIFF code for a CRS given by parameters rather than EPSG
 _CRS_KEYS = (3072, 2048)  # ProjectedCSTypeGeoKey, GeographicTypeGeoKey
+# Regions are traced in groups of about this many runs: the tracing temporaries
+# (~500 bytes a run) stay near 100 MiB however many landslides a scene holds.
+TRACE_CHUNK_RUNS = 200_000
 
 
 @dataclasses.dataclass
@@ -164,11 +167,11 @@ def _edges(runs, comp):
 
 
 def _trace(region, x0, y0, x1, y1, head, width, height, connectivity):
-  """Closed loops of edge indices; every loop is simple (no vertex visited twice).
+  """Closed loops as (edge indices loop after loop, each in walking order; loop sizes).
 
-  Where two landslide pixels meet at a corner, the loop turns to keep them apart
-  under 4-connectivity and to join them under 8-connectivity; a loop that still
-  meets itself at such a corner is split there.
+  Every loop is simple (no vertex visited twice). Where two landslide pixels meet
+  at a corner, the loop turns to keep them apart under 4-connectivity and to join
+  them under 8-connectivity; a loop that still meets itself there is split.
   """
   n_vertex = (height + 1) * (width + 1)
   start = region * n_vertex + y0 * (width + 1) + x0
@@ -180,25 +183,43 @@ def _trace(region, x0, y0, x1, y1, head, width, height, connectivity):
   corner = hi - lo == 2
   succ = order[lo]
   succ[corner] = order[np.searchsorted(keys, stop[corner] * 4 + (head[corner] + turn) % 4)]
-  pinch = np.zeros(len(start), bool)
-  pinch[succ[corner]] = True  # edges leaving a corner where two loops may meet
-  succ, seen, loops, start_l = succ.tolist(), bytearray(len(start)), [], start.tolist()
-  pinch = pinch.tolist()
-  for e in range(len(start)):
-    if seen[e]:
-      continue
-    loop = []
-    while not seen[e]:
-      seen[e] = 1
-      loop.append(e)
-      e = succ[e]
-    at_corner = [start_l[f] for f in loop if pinch[f]]
-    loops.extend(_split(loop, start_l) if len(set(at_corner)) < len(at_corner) else [loop])
-  return loops
+  idx, label = _walk(succ)
+  heads, size = np.unique(label, return_counts=True)  # loops in the order of `idx`
+  # A loop that leaves the same corner twice is split there (rare: handled one by one).
+  leaving = np.unique(succ[corner])
+  o = np.lexsort((start[leaving], label[leaving]))
+  lp, sp = label[leaving][o], start[leaving][o]
+  bad = np.isin(heads, lp[1:][(lp[1:] == lp[:-1]) & (sp[1:] == sp[:-1])])
+  if not bad.any():
+    return idx, size
+  first = np.cumsum(size) - size
+  split = [np.asarray(l, np.int64) for f, n in zip(first[bad], size[bad])
+           for l in _split(idx[f:f + n].tolist(), start)]
+  idx = np.concatenate([idx[np.repeat(~bad, size)]] + split)
+  return idx, np.concatenate([size[~bad], [len(l) for l in split]])
+
+
+def _walk(succ):
+  """Edges in walking order, loop after loop (by smallest edge), and the smallest edge
+  of each edge's loop: pointer doubling, O(E log loop length) array operations."""
+  n = len(succ)
+  label, jump = np.arange(n), succ
+  while True:  # the smallest edge within 2^k steps ahead, until that stops changing
+    new = np.minimum(label, label[jump])
+    jump = jump[jump]
+    if np.array_equal(new, label):
+      break
+    label = new
+  link = np.where(succ == label, np.arange(n), succ)  # a loop's last edge links to itself
+  dist = (link != np.arange(n)).astype(np.int64)
+  while not np.array_equal(link[link], link):  # steps left to the loop's last edge
+    dist += dist[link]
+    link = link[link]
+  return np.lexsort((dist[label] - dist, label)), label
 
 
 def _split(loop, start):
-  """Splits a closed walk into simple loops at the vertices it visits twice."""
+  """Splits a closed walk (edge list) into simple loops at the vertices it visits twice."""
   stack, pos, out = [], {}, []
   for e in loop:
     v = start[e]
@@ -214,26 +235,25 @@ def _split(loop, start):
   return out
 
 
-def _rings(loops, x0, y0, head):
+def _rings(idx, size, x0, y0, head):
   """Corner vertices of each loop (collinear ones dropped), with twice its signed area
   and first moments (shoelace; positive for the clockwise shells)."""
-  idx = np.concatenate([np.asarray(l, np.int64) for l in loops])
-  size = np.array([len(l) for l in loops])
+  n = len(size)
   first = np.cumsum(size) - size
-  ring = np.repeat(np.arange(len(loops)), size)
+  ring = np.repeat(np.arange(n), size)
   prev = np.arange(len(idx)) - 1
   prev[first] = first + size - 1
   corner = head[idx] != head[idx[prev]]
   idx, ring = idx[corner], ring[corner]
-  size = np.bincount(ring, minlength=len(loops))
+  size = np.bincount(ring, minlength=n)
   first = np.cumsum(size) - size
   nxt = np.arange(len(idx)) + 1
   nxt[first + size - 1] = first
   x, y = x0[idx].astype(np.float64), y0[idx].astype(np.float64)
   cross = x * y[nxt] - x[nxt] * y
-  area2 = np.bincount(ring, cross, len(loops))
-  mx = np.bincount(ring, (x + x[nxt]) * cross, len(loops))
-  my = np.bincount(ring, (y + y[nxt]) * cross, len(loops))
+  area2 = np.bincount(ring, cross, n)
+  mx = np.bincount(ring, (x + x[nxt]) * cross, n)
+  my = np.bincount(ring, (y + y[nxt]) * cross, n)
   coords = np.stack([x, y], 1)
   out = [np.concatenate([coords[f:f + s], coords[f:f + 1]]) for f, s in zip(first, size)]
   return out, area2, mx, my
@@ -261,13 +281,14 @@ def ring_runs(ring):
   return rows[::2], xs[::2], xs[1::2]
 
 
-def _probe(e, x0, y0, head, side):
-  """Centre of the pixel left (side=1) or right (side=-1) of the first unit of edge e."""
-  dx, dy = _STEP[head[e]]
-  return x0[e] + 0.5 * dx + side * 0.5 * dy, y0[e] + 0.5 * dy - side * 0.5 * dx
+def _probes(e, x0, y0, head, side):
+  """Centres (n, 2) of the pixels left (side=1) or right (side=-1) of the first unit
+  of edges e: inside a hole's loop, or inside a shell's."""
+  dx, dy = _STEP[head[e]].T
+  return np.stack([x0[e] + 0.5 * dx + side * 0.5 * dy, y0[e] + 0.5 * dy - side * 0.5 * dx], 1)
 
 
-def _nesting(shells, owner, rings, area2, first_edge, x0, y0, head):
+def _nesting(shells, owner, rings, area2, inner):
   """(shell each hole belongs to, which shells lie in a hole of their own region).
 
   A region has one shell under 4-connectivity. Under 8-connectivity pieces joined
@@ -282,12 +303,11 @@ def _nesting(shells, owner, rings, area2, first_edge, x0, y0, head):
     if len(candidates) == 1:
       parent[holes_of.get(c, [])] = candidates[0]
       continue
-    for r in holes_of.get(c, []):  # the hole's inside lies left of its edges
-      probe = _probe(first_edge[r], x0, y0, head, 1)
-      parent[r] = min((s for s in candidates if _inside(probe, rings[s])), key=lambda s: area2[s])
-    for r in candidates:  # the shell's inside lies right of its edges
-      probe = _probe(first_edge[r], x0, y0, head, -1)
-      nested[r] = any(_inside(probe, rings[h]) for h in holes_of.get(c, []))
+    for r in holes_of.get(c, []):
+      parent[r] = min((s for s in candidates if _inside(inner[r], rings[s])),
+                      key=lambda s: area2[s])
+    for r in candidates:
+      nested[r] = any(_inside(inner[r], rings[h]) for h in holes_of.get(c, []))
   return parent, nested
 
 
@@ -321,6 +341,27 @@ def _swallowed(runs, comp, n, holes: Runs, hole_owner, width):
   return into
 
 
+def _outlines(runs, comp, width, height, connectivity):
+  """Rings of every region, traced a group of whole regions at a time: (rings, twice
+  the signed areas, first moments x and y, region, a point inside each ring's loop)."""
+  order = np.argsort(comp, kind='stable')
+  ends = np.nonzero(np.diff(comp[order]))[0] + 1  # where one region's runs end
+  cuts = ends[np.nonzero(np.diff(ends // TRACE_CHUNK_RUNS, prepend=0))[0]]
+  out = []
+  for part in np.split(order, cuts):
+    sub = Runs(runs.row[part], runs.start[part], runs.end[part])
+    region, x0, y0, x1, y1, head = _edges(sub, comp[part])
+    idx, size = _trace(region, x0, y0, x1, y1, head, width, height, connectivity)
+    rings, area2, mx, my = _rings(idx, size, x0, y0, head)
+    first = idx[np.cumsum(size) - size]
+    # Inside a shell (landslide on the right of its edges) or a hole (on the left).
+    inner = np.where((area2 > 0)[:, None], _probes(first, x0, y0, head, -1),
+                     _probes(first, x0, y0, head, 1))
+    out.append((rings, area2, mx, my, region[first], inner))
+  return ([r for o in out for r in o[0]],) + tuple(np.concatenate([o[k] for o in out])
+                                                  for k in range(1, 6))
+
+
 def build(runs: Runs, width, height, connectivity=4, fill_holes=False,
           min_pixels=0.0) -> Inventory:
   """Regions of the landslide `runs` (with statistics) as exact polygons, in raster order."""
@@ -333,12 +374,9 @@ def build(runs: Runs, width, height, connectivity=4, fill_holes=False,
   prob_max = np.full(n, -np.inf)
   np.maximum.at(prob_max, comp, runs.prob_max)
 
-  region, x0, y0, x1, y1, head = _edges(runs, comp)
-  loops = _trace(region, x0, y0, x1, y1, head, width, height, connectivity)
-  rings, area2, mx, my = _rings(loops, x0, y0, head)
-  first_edge = np.array([l[0] for l in loops])
-  owner, shells = region[first_edge], area2 > 0
-  parent, nested = _nesting(shells, owner, rings, area2, first_edge, x0, y0, head)
+  rings, area2, mx, my, owner, inner = _outlines(runs, comp, width, height, connectivity)
+  shells = area2 > 0
+  parent, nested = _nesting(shells, owner, rings, area2, inner)
 
   into = np.arange(n)
   if fill_holes:  # a region becomes its outermost shells; regions inside join it
@@ -408,7 +446,7 @@ def columns(geo, uncertainty=False):
 
 
 def features(inventory: Inventory, geo, uncertainty=False):
-  """(GeoJSON features, flat property rows) of the regions, ids from 1 in raster order.
+  """Yields a GeoJSON feature per region, ids from 1 in raster order.
 
   Rings follow RFC 7946: shells counter-clockwise, holes clockwise, in the sense
   of the output axes (map x, y; or pixel column, row when there is no georeferencing).
@@ -418,7 +456,6 @@ def features(inventory: Inventory, geo, uncertainty=False):
   # Shells run clockwise as seen: positive area in (column, row), negative once a
   # north-up transform turns rows into northings.
   flip = geo is not None and np.linalg.det(geo.transform[:2, :2]) < 0
-  out, rows = [], []
   for i, region in enumerate(inventory.regions, 1):
     polygons = [[_to_output(r, geo) for r in poly] for poly in region.polygons]
     if flip:
@@ -433,28 +470,31 @@ def features(inventory: Inventory, geo, uncertainty=False):
     coords = [[r.tolist() for r in poly] for poly in polygons]
     geometry = ({'type': 'Polygon', 'coordinates': coords[0]} if len(coords) == 1 else
                 {'type': 'MultiPolygon', 'coordinates': coords})
-    out.append({'type': 'Feature', 'id': i, 'geometry': geometry, 'properties': props})
-    rows.append(props)
-  return out, rows
+    yield {'type': 'Feature', 'id': i, 'geometry': geometry, 'properties': props}
 
 
 def write(inventory: Inventory, geo, geojson_path, csv_path, uncertainty=False):
-  """Writes the regions as a GeoJSON FeatureCollection and a CSV of their properties."""
-  feats, rows = features(inventory, geo, uncertainty)
-  collection = {'type': 'FeatureCollection', 'features': feats}
+  """Writes the regions as a GeoJSON FeatureCollection and a CSV of their properties,
+  one feature at a time; returns (regions, their total area in output units)."""
+  header = {'type': 'FeatureCollection'}
   code = epsg_code(geo)
   if code is not None:
-    collection['crs'] = {'type': 'name', 'properties': {'name': f'urn:ogc:def:crs:EPSG::{code}'}}
+    header['crs'] = {'type': 'name', 'properties': {'name': f'urn:ogc:def:crs:EPSG::{code}'}}
   elif geo is not None:
-    collection['note'] = ('map coordinates of the input GeoTIFF grid (a CRS given by '
-                          'parameters: see its GeoKeys); areas in square map units')
+    header['note'] = ('map coordinates of the input GeoTIFF grid (a CRS given by '
+                      'parameters: see its GeoKeys); areas in square map units')
   else:
-    collection['note'] = ('pixel coordinates (x = column, y = row, from the top-left '
-                          'corner): the input has no georeferencing; areas in pixels')
-  with open(geojson_path, 'w') as f:
-    json.dump(collection, f)
-  with open(csv_path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, columns(geo, uncertainty))
-    writer.writeheader()
-    writer.writerows(rows)
-  return rows
+    header['note'] = ('pixel coordinates (x = column, y = row, from the top-left '
+                      'corner): the input has no georeferencing; areas in pixels')
+  names = columns(geo, uncertainty)
+  count, area = 0, 0.0
+  with open(geojson_path, 'w') as gj, open(csv_path, 'w', newline='') as table:
+    gj.write(json.dumps(header)[:-1] + ', "features": [')
+    rows = csv.DictWriter(table, names)
+    rows.writeheader()
+    for feature in features(inventory, geo, uncertainty):
+      gj.write((',\n' if count else '\n') + json.dumps(feature))
+      rows.writerow(feature['properties'])
+      count, area = count + 1, area + feature['properties'][names[1]]
+    gj.write('\n]}\n')
+  return count, area

@@ -258,11 +258,11 @@ def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, ov
       inv = inventory.build(runs, scene.width, scene.height, cfg.connectivity, cfg.fill_holes,
                             cfg.min_area_m2 / pixel_area)
       counts = _map_pass(out, inv, invalid, scene, geo, mask, saved.data.mask_threshold)
-      rows = inventory.write(inv, geo, os.path.join(out, 'inventory.geojson'),
-                             os.path.join(out, 'inventory.csv'), cfg.mc_samples > 0)
+      found, area = inventory.write(inv, geo, os.path.join(out, 'inventory.geojson'),
+                                    os.path.join(out, 'inventory.csv'), cfg.mc_samples > 0)
       save_quicklook(os.path.join(out, 'quicklook.png'), scene.quicklook(), inv.regions,
                      scene.factor)
-      summary = {'landslides': len(rows), 'area': sum(r['pixels'] for r in rows) * pixel_area,
+      summary = {'landslides': found, 'area': area,
                  'area_unit': 'm2' if geo else 'px2', 'seconds': time.time() - t0,
                  'windows': progress.done, 'windows_per_s': progress.rate, 'out': str(out_dir)}
       if counts is not None:

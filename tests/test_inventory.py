@@ -49,7 +49,10 @@ def _scenes(n, seed=0):
 
 
 @pytest.mark.parametrize('connectivity', [4, 8])
-def test_regions_are_the_connected_components_with_exact_polygons(connectivity):
+@pytest.mark.parametrize('chunk', [5, inventory.TRACE_CHUNK_RUNS])
+def test_regions_are_the_connected_components_with_exact_polygons(connectivity, chunk,
+                                                                  monkeypatch):
+  monkeypatch.setattr(inventory, 'TRACE_CHUNK_RUNS', chunk)  # regions traced in groups
   for mask, prob, rng in _scenes(25):
     h, w = mask.shape
     labels, n = ndimage.label(mask, STRUCTURE[connectivity])
@@ -73,7 +76,8 @@ def test_regions_are_the_connected_components_with_exact_polygons(connectivity):
 
 
 @pytest.mark.parametrize('connectivity', [4, 8])
-def test_fill_holes_absorbs_holes_and_regions_inside_them(connectivity):
+def test_fill_holes_absorbs_holes_and_regions_inside_them(connectivity, monkeypatch):
+  monkeypatch.setattr(inventory, 'TRACE_CHUNK_RUNS', 5)
   for mask, prob, rng in _scenes(25, seed=1):
     h, w = mask.shape
     labels, n = ndimage.label(mask, STRUCTURE[connectivity])
@@ -121,11 +125,13 @@ def test_geojson_and_csv_in_map_coordinates(tmp_path):
   mask[15:18, 20:29] = True
   prob = np.where(mask, 0.8, 0.1).astype(np.float32)
   inv = inventory.build(_collect(mask, prob, np.random.default_rng(0)), 30, 20)
-  rows = inventory.write(inv, GEO, tmp_path / 'i.geojson', tmp_path / 'i.csv', uncertainty=True)
+  found, area = inventory.write(inv, GEO, tmp_path / 'i.geojson', tmp_path / 'i.csv',
+                                uncertainty=True)
   collection = json.loads((tmp_path / 'i.geojson').read_text())
   with open(tmp_path / 'i.csv', newline='') as f:
     table = list(csv.DictReader(f))
-  assert len(collection['features']) == len(table) == len(rows) == 2
+  assert len(collection['features']) == len(table) == found == 2
+  assert area == mask.sum() * 0.25
   assert 'crs' not in collection and 'note' in collection  # no EPSG code in these GeoKeys
   for feature, row in zip(collection['features'], table):
     props = feature['properties']
