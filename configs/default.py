@@ -20,7 +20,9 @@ def get_config():
   c.model.depth = 4                 # [paper] four 2x2 max-pool levels
   c.model.keep_prob = 0.6           # [paper] dropout after every DFE conv, rate 1 - keep_prob
   c.model.shared_dfe = False        # [paper] "parallel DFE-networks": separate weights per date
-  c.model.jfl_width = c.model.get_ref('width')  # [paper] n = 64 DFE channels, JFL conv 64
+  # [paper] JFL conv3x3 64 (Table I). Its own field, not a reference to width: overriding
+  # one side of an ml_collections reference would silently change the other.
+  c.model.jfl_width = 64
   c.model.num_classes = 2           # [paper] non-landslide, landslide
   c.model.input_mode = 'stack'      # single-stream baselines: 'stack' (6 bands) | 'diff'
   c.model.fcnpp_bins = (2, 4, 8)    # FCN-PP pyramid bins on the 1/16 map

@@ -1,8 +1,8 @@
 """Embedded default: synthetic bitemporal landslide scenes, sized for a 2-core CPU demo.
 
 Same network and loss as configs/default.py; width, dropout, learning rate, class
-weights and length are cut so train + evaluate finish in minutes without a GPU
-(docs/RESULTS.md has the runs that chose them).
+weights, augmentation and length are cut so train + evaluate finish in minutes
+without a GPU (docs/RESULTS.md has the runs that chose them).
 """
 from configs import default
 
@@ -11,13 +11,17 @@ def get_config():
   c = default.get_config()
   c.data.kind = 'synthetic'
   c.model.width = 8                 # 8-16-32-64-128: ~1/64 of the paper's FLOPs
+  c.model.jfl_width = 8             # 16 cost 14% more per step and gained nothing measurable
+  c.model.fast_wgrad = False        # at width 8 XLA's conv gradients are as fast (0.61 vs 0.66 s)
   c.model.keep_prob = 1.0           # a width-8 net has no capacity to spare for dropout
   c.learning_rate = 2e-3            # the paper's 1e-4 suits 20k+ steps at width 64
-  c.class_weights = (1.0, 3.0)      # ~5% landslide pixels: without it the net predicts none for longer
+  c.lr_schedule = 'cosine'
+  c.warmup_steps = 50
+  c.class_weights = (1.0, 1.5)      # ~5% landslide pixels; 3 let meadows pass for scars
+  c.data.photometric = 0.3          # per-date colour jitter: dried grass is not a scar
+  c.data.synthetic.num_scenes = {'train': 24, 'val': 2, 'test': 4}  # 8 lacked seasonal variety
   c.num_train_steps = 600
   c.log_every_steps = 50
   c.eval_every_steps = 300
   c.checkpoint_every_steps = 300
-  c.data.synthetic.num_scenes.val = 2
-  c.data.synthetic.num_scenes.test = 4
   return c

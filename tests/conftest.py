@@ -33,6 +33,7 @@ def tiny_config():
   """The synthetic config shrunk to seconds: width 4, 32 px tiles, small scenes."""
   c = load_config('synthetic')
   c.model.width = 4
+  c.model.jfl_width = 4
   c.model.depth = 2
   c.model.keep_prob = 0.9           # dropout on: MC-dropout and RNG paths need it
   c.data.tile = 32

@@ -14,7 +14,7 @@ def net():
   """A random tiny DP-FCN: weights need not be trained for geometry to be tested."""
   from conftest import load_config  # pylint: disable=import-outside-toplevel
   c = load_config('synthetic')
-  c.model.width, c.model.depth, c.data.tile = 4, 2, 32
+  c.model.width, c.model.jfl_width, c.model.depth, c.data.tile = 4, 4, 2, 32
   c.model.keep_prob = 0.9  # MC dropout needs dropout
   model = create_model(c.model)
   state = train_lib.create_train_state(c, jax.random.key(0, impl=c.prng_impl), model)

@@ -23,7 +23,7 @@ from dpfcn_jax import checkpoint, train_lib
 from dpfcn_jax.errors import CheckpointError
 
 # Config fields that the command-line runs copy from the `config` fixture.
-SHARED = ('model.width', 'model.depth', 'model.keep_prob', 'data.tile', 'infer.stride',
+SHARED = ('model.width', 'model.jfl_width', 'model.depth', 'model.keep_prob', 'data.tile', 'infer.stride',
           'batch_size', 'data.synthetic.min_side', 'data.synthetic.max_side',
           'data.synthetic.num_scenes.train')
 ENDLESS = 10**6   # num_train_steps of runs that a signal must stop

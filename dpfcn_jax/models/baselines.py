@@ -46,9 +46,10 @@ def bitemporal_input(pre, post, mode, dtype, multiple):
   return 2.0 * x - 1.0
 
 
-def vgg_stage(x, features, convs, dtype, name):
+def vgg_stage(x, features, convs, dtype, fast_wgrad, name):
   for i in range(convs):
-    x = nn.relu(layers.Conv3x3(features, dtype=dtype, name=f'{name}_conv{i}')(x))
+    x = nn.relu(layers.Conv3x3(features, dtype=dtype, fast_wgrad=fast_wgrad,
+                               name=f'{name}_conv{i}')(x))
   return x
 
 
@@ -90,6 +91,7 @@ class FCN(nn.Module):
   input_mode: str = 'stack'
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
+  fast_wgrad: bool = True
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
@@ -98,18 +100,19 @@ class FCN(nn.Module):
     h, w = x.shape[1:3]
     pools = []
     for s, (convs, mult) in enumerate(zip(VGG16_CONVS, VGG_MULT)):
-      x = vgg_stage(x, self.width * mult, convs, self.dtype, f'stage{s}')
+      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.fast_wgrad, f'stage{s}')
       x = nn.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')  # ceil mode
       pools.append(x)
-    for conv, name in ((layers.Conv3x3, 'fc6'), (layers.Conv1x1, 'fc7')):
-      x = nn.relu(conv(FC_MULT * self.width, dtype=self.dtype, name=name)(x))
+    fc6 = layers.Conv3x3(FC_MULT * self.width, self.dtype, self.fast_wgrad, name='fc6')
+    for conv in (fc6, layers.Conv1x1(FC_MULT * self.width, self.dtype, name='fc7')):
+      x = nn.relu(conv(x))
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     score = layers.Conv1x1(self.num_classes, dtype=self.dtype, name='score_fr')(x)
     for s in FCN_SKIP_STAGES:
       skip = layers.Conv1x1(self.num_classes, dtype=self.dtype, name=f'score_pool{s + 1}')(
           pools[s])
-      up = layers.UpConv2x2(self.num_classes, dtype=self.dtype, name=f'upscore_pool{s + 1}')(
-          score)
+      up = layers.UpConv2x2(self.num_classes, self.dtype, self.fast_wgrad,
+                            name=f'upscore_pool{s + 1}')(score)
       score = skip + up[:, :skip.shape[1], :skip.shape[2]]
     return resize_bilinear(score, h, w).astype(jnp.float32)
 
@@ -123,11 +126,13 @@ class UNet(nn.Module):
   input_mode: str = 'stack'
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
+  fast_wgrad: bool = True
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**self.depth)
-    f = DFE(self.width, self.depth, self.dropout_rate, self.dtype, name='unet')(x, train=train)
+    f = DFE(self.width, self.depth, self.dropout_rate, self.dtype, self.fast_wgrad,
+            name='unet')(x, train=train)
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(
         f).astype(jnp.float32)
 
@@ -149,6 +154,7 @@ class FCNPP(nn.Module):
   input_mode: str = 'stack'
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
+  fast_wgrad: bool = True
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
@@ -159,13 +165,13 @@ class FCNPP(nn.Module):
       if s:
         skips.append(x)
         x = layers.max_pool2x2(x)
-      x = vgg_stage(x, self.width * mult, convs, self.dtype, f'stage{s}')
+      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.fast_wgrad, f'stage{s}')
     h, w, c = x.shape[1:]
     branches = [x]
     for b in self.bins:
       p = layers.Conv1x1(c, dtype=self.dtype, name=f'pool{b}_conv')(adaptive_avg_pool(x, b))
       branches.append(resize_bilinear(nn.relu(p), h, w))
-    x = nn.relu(layers.Conv3x3(c, dtype=self.dtype, name='fuse')(
+    x = nn.relu(layers.Conv3x3(c, self.dtype, self.fast_wgrad, name='fuse')(
         jnp.concatenate(branches, axis=-1)))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     # Decoder halves channels per level down to `width` (512-256-128-64-64 at 64).
@@ -173,8 +179,8 @@ class FCNPP(nn.Module):
       skip = skips[level]
       x = resize_bilinear(x, *skip.shape[1:3])
       x = jnp.concatenate([x, skip], axis=-1)
-      x = nn.relu(layers.Conv3x3(self.width * VGG_MULT[max(level - 1, 0)],
-                                 dtype=self.dtype, name=f'dec{level}')(x))
+      x = nn.relu(layers.Conv3x3(self.width * VGG_MULT[max(level - 1, 0)], self.dtype,
+                                 self.fast_wgrad, name=f'dec{level}')(x))
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(
         x).astype(jnp.float32)
 
@@ -182,7 +188,7 @@ class FCNPP(nn.Module):
 def _common(mc):
   check_input_mode(mc.input_mode)
   return dict(width=mc.width, dropout_rate=1.0 - mc.keep_prob, input_mode=mc.input_mode,
-              num_classes=mc.num_classes)
+              num_classes=mc.num_classes, fast_wgrad=mc.fast_wgrad)
 
 
 MODELS = {

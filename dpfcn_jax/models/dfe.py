@@ -17,10 +17,12 @@ class DFE(nn.Module):
   depth: int = 4
   dropout_rate: float = 0.4
   dtype: jnp.dtype = jnp.float32
+  fast_wgrad: bool = True  # layers.py: conv weight gradients as GEMMs
 
   def _block(self, x, features, train, name):
     for i in range(2):
-      x = layers.Conv3x3(features, dtype=self.dtype, name=f'{name}_conv{i}')(x)
+      x = layers.Conv3x3(features, dtype=self.dtype, fast_wgrad=self.fast_wgrad,
+                             name=f'{name}_conv{i}')(x)
       x = nn.relu(x)
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return x
@@ -34,7 +36,8 @@ class DFE(nn.Module):
       x = layers.max_pool2x2(x)
     x = self._block(x, self.width * 2**self.depth, train, 'bottom')
     for level in reversed(range(self.depth)):
-      x = layers.UpConv2x2(self.width * 2**level, dtype=self.dtype, name=f'up{level}')(x)
+      x = layers.UpConv2x2(self.width * 2**level, dtype=self.dtype,
+                           fast_wgrad=self.fast_wgrad, name=f'up{level}')(x)
       x = jnp.concatenate([skips[level], x], axis=-1)
       x = self._block(x, self.width * 2**level, train, f'dec{level}')
     return x

@@ -19,18 +19,19 @@ class DPFCN(nn.Module):
   jfl_width: int = 64
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
+  fast_wgrad: bool = True
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     pre, post = (2.0 * x.astype(self.dtype) - 1.0 for x in (pre, post))
     make_dfe = lambda name: DFE(self.width, self.depth, self.dropout_rate, self.dtype,
-                                name=name)
+                                self.fast_wgrad, name=name)
     if self.shared_dfe:
       f = make_dfe('dfe')(jnp.concatenate([pre, post], axis=0), train=train)
       f_pre, f_post = jnp.split(f, 2, axis=0)
     else:
       f_pre = make_dfe('dfe_pre')(pre, train=train)
       f_post = make_dfe('dfe_post')(post, train=train)
-    logits = JFL(self.jfl_width, self.num_classes, self.dtype, name='jfl')(
+    logits = JFL(self.jfl_width, self.num_classes, self.dtype, self.fast_wgrad, name='jfl')(
         jnp.concatenate([f_pre, f_post], axis=-1))
     return logits.astype(jnp.float32)
