@@ -43,6 +43,7 @@ def get_config():
   c.data.sampling = 'grid'          # [paper] regular blocks | 'random' offsets
   c.data.augment = 'dihedral'       # [paper] rotations ('rotate'); 'dihedral' adds flips | 'none'
   c.data.photometric = 0.0          # strength of per-date colour jitter (0 = off)
+  c.data.positive_fraction = 0.0    # share of each batch drawn around landslide pixels (random sampling)
   c.data.synthetic = ml_collections.ConfigDict()
   c.data.synthetic.num_scenes = ml_collections.ConfigDict({'train': 8, 'val': 2, 'test': 4})
   c.data.synthetic.seed_offset = ml_collections.ConfigDict(

@@ -31,11 +31,32 @@ def save(mngr, state, config, metrics=None):
     # one; orbax refuses to overwrite it, so the fresh save replaces it.
     log.warning('replacing unreadable checkpoint step %d in %s', step, mngr.directory)
     mngr.delete(step)
-  mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                          config=ocp.args.JsonSave(config.to_dict())),
-            metrics=metrics, force=True)
+  items = dict(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict()))
+  if metrics is not None:  # orbax keeps its own `metrics` only for a best_fn; ours is explicit
+    items['val'] = ocp.args.JsonSave(metrics)
+  mngr.save(step, args=ocp.args.Composite(**items), force=True)
   mngr.wait_until_finished()
   return step
+
+
+def best_score(workdir, key):
+  """The val score stored with WORKDIR/best's checkpoint, or -inf if there is none.
+
+  A resumed run starts from it, so a val after a restart only replaces `best`
+  when it beats every val before the restart.
+  """
+  sub = os.path.join(workdir, 'best')
+  if not os.path.isdir(sub):
+    return -np.inf
+  mngr = manager(sub, create=False)
+  step = mngr.latest_step()
+  if step is None:
+    return -np.inf
+  try:
+    stored = mngr.restore(step, args=ocp.args.Composite(val=ocp.args.JsonRestore())).val
+  except Exception:  # pylint: disable=broad-except
+    return -np.inf  # a best checkpoint from before scores were stored, or a broken one
+  return float(stored[key]) if key in stored else -np.inf
 
 
 def abstract_like(state, sharding):

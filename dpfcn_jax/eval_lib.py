@@ -45,20 +45,36 @@ def restore_params(workdir, step=None, which='latest'):
   """(model, params, saved config) of WORKDIR's checkpoint, on the local device(s).
 
   The architecture comes from the config saved beside the checkpoint, so eval
-  and predict cannot silently build a different network.
+  and predict cannot silently build a different network. Without `step`, an
+  unreadable newest checkpoint (a save killed half-way) gives way to the one before.
   """
-  sub = os.path.join(workdir, 'best') if which == 'best' else workdir
-  saved, step = checkpoint.saved_config(sub, step)
-  saved = ml_collections.ConfigDict(saved)
   from dpfcn_jax import train_lib  # pylint: disable=g-import-not-at-top
-  model = create_model(saved.model)
-  target = jax.eval_shape(lambda: train_lib.create_train_state(saved, jax.random.key(0, impl=saved.prng_impl), model))
-  mngr = checkpoint.manager(sub, create=False)
-  state = checkpoint.restore(mngr, target, train_lib.replicated_sharding(), step)
-  if state is None:
-    raise CheckpointError(f'{sub}: no readable checkpoint')
-  log.info('restored step %d from %s', step, sub)
-  return model, inference.local_copy(state.params), saved
+  sub = os.path.join(workdir, 'best') if which == 'best' else workdir
+  if step is not None:
+    steps = [step]
+  elif os.path.isdir(sub):
+    steps = sorted(checkpoint.manager(sub, create=False).all_steps(), reverse=True)
+  else:
+    steps = []
+  if not steps:
+    checkpoint.saved_config(sub)  # raises the "no checkpoint found" error
+  for s in steps:
+    try:
+      saved, _ = checkpoint.saved_config(sub, s)
+      saved = ml_collections.ConfigDict(saved)
+      model = create_model(saved.model)
+      target = jax.eval_shape(lambda: train_lib.create_train_state(
+          saved, jax.random.key(0, impl=saved.prng_impl), model))  # pylint: disable=cell-var-from-loop
+      state = checkpoint.restore(checkpoint.manager(sub, create=False), target,
+                                 train_lib.replicated_sharding(), s)
+    except CheckpointError as e:
+      if step is not None:
+        raise
+      log.warning('%s; trying an older checkpoint', e)
+      continue
+    log.info('restored step %d from %s', s, sub)
+    return model, inference.local_copy(state.params), saved
+  raise CheckpointError(f'{sub}: no readable checkpoint')
 
 
 def evaluate(config, workdir, split):

@@ -202,7 +202,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   val_sites = pipeline.load_split(config.data, 'val') if config.eval_every_steps > 0 else []
   sampler = pipeline.BlockSampler(train_sites, config.data.tile, config.seed,
                                   config.data.sampling, config.data.augment,
-                                  config.data.photometric)
+                                  config.data.photometric, config.data.positive_fraction)
   os.makedirs(workdir, exist_ok=True)  # only once the inputs are known good
 
   model = create_model(config.model)
@@ -223,7 +223,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   writer = JsonlWriter(workdir)
   stop = {'signal': None}
   previous = signal.signal(signal.SIGTERM, lambda sig, _: stop.update(signal=sig))
-  best = -1.0
+  best = checkpoint.best_score(workdir, config.select_best) if config.select_best else 0.0
   try:
     t0, last_step, last_loss = time.time(), start, None
     batches = prefetch(functools.partial(device_batch, sampler, config),

@@ -69,3 +69,24 @@ def test_unknown_split_and_empty_root(tmp_path):
   c.data.root, c.data.train_sites = str(tmp_path), ()
   with pytest.raises(ConfigError, match='no site folders'):
     pipeline.load_split(c.data, 'train')
+
+
+def test_positive_fraction_draws_blocks_around_landslides(tiny_config):
+  plain = _sampler(tiny_config, sampling='random', augment_mode='none')
+  biased = _sampler(tiny_config, sampling='random', augment_mode='none', positive_fraction=0.5)
+  share = lambda s: np.mean([s.batch(k, 8)['label'].mean() for k in range(20)])
+  assert share(biased) > 1.5 * share(plain)
+  batch = biased.batch(0, 8)
+  assert all(batch['label'][i].any() for i in range(4))  # the first half is drawn around scars
+  halves = [biased.batch(3, 8, process_index=i, process_count=2) for i in range(2)]
+  np.testing.assert_array_equal(np.concatenate([h['label'] for h in halves]),
+                                biased.batch(3, 8)['label'])
+
+
+@pytest.mark.parametrize('kw,match', [
+    (dict(positive_fraction=0.3), "needs data.sampling = 'random'"),
+    (dict(sampling='random', positive_fraction=1.5), r'not in \[0, 1\]'),
+])
+def test_positive_fraction_errors(tiny_config, kw, match):
+  with pytest.raises(ConfigError, match=match):
+    _sampler(tiny_config, **kw)

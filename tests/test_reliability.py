@@ -191,3 +191,37 @@ def test_same_seed_gives_bit_identical_parameters(config, tmp_path):
   untouched, trained = (jax.tree.leaves(jax.device_get(s.params)) for s in (init, runs[0]))
   # The equality above is of trained weights, not of ones training never moved.
   assert all(not np.array_equal(x, y) for x, y in zip(untouched, trained))
+
+
+def test_best_checkpoint_survives_a_restart(config, tmp_path):
+  config.select_best, config.eval_every_steps, config.checkpoint_every_steps = 'qa', 2, 2
+  config.num_train_steps = 2
+  train_lib.train_and_evaluate(config, str(tmp_path))
+  best = checkpoint.manager(str(tmp_path / 'best'), create=False)
+  assert best.all_steps() == [2]
+  first = checkpoint.best_score(str(tmp_path), 'qa')
+  assert 0.0 <= first <= 1.0
+  # A stored score no val can beat: after resuming, later vals must not replace it.
+  state = checkpoint.restore(best, jax.eval_shape(lambda: train_lib.create_train_state(
+      config, jax.random.key(0, impl=config.prng_impl))), train_lib.replicated_sharding())
+  checkpoint.save(best, state, config, {'qa': 2.0})
+  config.num_train_steps = 6
+  train_lib.train_and_evaluate(config, str(tmp_path))
+  best = checkpoint.manager(str(tmp_path / 'best'), create=False)
+  assert best.all_steps() == [2] and checkpoint.best_score(str(tmp_path), 'qa') == 2.0
+  assert checkpoint.best_score(str(tmp_path / 'nowhere'), 'qa') == -np.inf
+
+
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+def test_eval_falls_back_from_an_unreadable_newest_checkpoint(config, tmp_path, caplog):
+  from dpfcn_jax import eval_lib  # pylint: disable=g-import-not-at-top
+  config.eval_every_steps = 0
+  train_lib.train_and_evaluate(config, str(tmp_path))
+  for path in (tmp_path / 'checkpoints' / '4').rglob('*'):
+    if path.is_file() and path.parent.name in ('d', 'config'):
+      path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+  _, params, _ = eval_lib.restore_params(str(tmp_path))
+  _assert_identical(jax.device_get(params), _saved_state(tmp_path, 2)["params"])
+  assert any('trying an older checkpoint' in r.getMessage() for r in caplog.records)
+  with pytest.raises(CheckpointError, match='step 4'):
+    eval_lib.restore_params(str(tmp_path), step=4)

@@ -68,17 +68,25 @@ class BlockSampler:
   """Training blocks of `tile` x `tile` pixels from a list of sites.
 
   'grid' sampling uses the regular blocks of Section II-C, shuffled per epoch;
-  'random' draws blocks at random offsets (more variety from few scenes).
+  'random' draws blocks at random offsets (more variety from few scenes). With
+  `positive_fraction` > 0 (random sampling only), that share of each batch is drawn
+  around a random landslide pixel instead, as nnU-Net oversamples foreground: scars
+  cover ~5% of a scene, so uniform blocks spend most of each step on easy background.
   """
 
   def __init__(self, sites, tile, seed, sampling='grid', augment_mode='dihedral',
-               photometric=0.0):
+               photometric=0.0, positive_fraction=0.0):
     if sampling not in ('grid', 'random'):
       raise ConfigError(f'unknown data.sampling {sampling!r}: expected grid or random')
+    if not 0.0 <= positive_fraction <= 1.0:
+      raise ConfigError(f'data.positive_fraction {positive_fraction} is not in [0, 1]')
+    if positive_fraction and sampling != 'random':
+      raise ConfigError("data.positive_fraction needs data.sampling = 'random'")
     if augment_mode not in ('dihedral', 'rotate', 'none'):
       raise ConfigError(f'unknown data.augment {augment_mode!r}')
     self.tile, self.seed, self.sampling = tile, seed, sampling
     self.augment_mode, self.photometric = augment_mode, photometric
+    self.positive_fraction = positive_fraction
     # Padded copies so every block, including edge blocks, is a plain slice.
     self.sites = []
     for s in sites:
@@ -95,6 +103,13 @@ class BlockSampler:
       raise ConfigError('the training sites hold no valid pixels')
     areas = np.array([v.sum() for *_, v in self.sites], np.float64)
     self.site_p = areas / areas.sum()
+    # Flat indices of valid landslide pixels per site (padded width), for oversampling.
+    self.positives = [np.flatnonzero((m > 0) & v) if positive_fraction else np.empty(0, int)
+                      for _, _, m, v in self.sites]
+    counts = np.array([len(p) for p in self.positives], np.float64)
+    if positive_fraction and not counts.sum():
+      raise ConfigError('data.positive_fraction > 0 but the training sites hold no landslide pixels')
+    self.positive_p = counts / counts.sum() if counts.sum() else None
 
   def _grid_origins(self, positions):
     n = len(self.blocks)
@@ -115,6 +130,17 @@ class BlockSampler:
       out.append((int(i), r, c))
     return out
 
+  def _positive_origins(self, rng, count):
+    """Blocks holding a random landslide pixel at a uniformly random place in the block."""
+    out = []
+    for i in rng.choice(len(self.sites), size=count, p=self.positive_p):
+      h, w = self.sites[i][3].shape
+      y, x = divmod(int(rng.choice(self.positives[i])), w)
+      r = min(max(y - int(rng.integers(0, self.tile)), 0), h - self.tile)
+      c = min(max(x - int(rng.integers(0, self.tile)), 0), w - self.tile)
+      out.append((int(i), r, c))
+    return out
+
   def batch(self, step, global_batch, process_index=0, process_count=1):
     """This process's slice of the global batch of `step` as a dict of numpy arrays."""
     if global_batch % process_count:
@@ -123,7 +149,9 @@ class BlockSampler:
     if self.sampling == 'grid':
       origins = self._grid_origins(np.arange(step * global_batch, (step + 1) * global_batch))
     else:
-      origins = self._random_origins(rng, global_batch)
+      n_pos = int(round(self.positive_fraction * global_batch))
+      origins = (self._positive_origins(rng, n_pos)
+                 + self._random_origins(rng, global_batch - n_pos))
     ks = rng.integers(0, augment.NUM_DIHEDRAL if self.augment_mode == 'dihedral' else 4,
                       global_batch) if self.augment_mode != 'none' else np.zeros(global_batch, int)
     jitter_seeds = rng.integers(0, 2**31, (global_batch, 2))
