@@ -17,11 +17,16 @@ def get_config():
   c.learning_rate = 2e-3            # the paper's 1e-4 suits 20k+ steps at width 64
   c.lr_schedule = 'cosine'
   c.warmup_steps = 50
-  c.class_weights = (1.0, 1.5)      # ~5% landslide pixels; 3 let meadows pass for scars
-  c.data.photometric = 0.3          # per-date colour jitter: dried grass is not a scar
-  c.data.synthetic.num_scenes = {'train': 24, 'val': 2, 'test': 4}  # 8 lacked seasonal variety
+  c.data.sampling = 'random'
+  c.data.positive_fraction = 0.33   # a third of each batch around scars (~5% of pixels)
+  c.class_weights = (1.0, 1.0)      # oversampling already balances the classes
+  c.data.photometric = 0.5          # per-date colour jitter: dried grass is not a scar
+  # 8 training scenes lacked seasonal variety; 2 val scenes were too few to choose by.
+  c.data.synthetic.num_scenes = {'train': 24, 'val': 8, 'test': 8}
+  # Seeds 300000-300003 and 310000-310007 served to check earlier recipes: fresh ones.
+  c.data.synthetic.seed_offset.test = 400_000
   c.num_train_steps = 600
   c.log_every_steps = 50
-  c.eval_every_steps = 300
+  c.eval_every_steps = 600          # one validation, at the end (8 scenes take ~20 s)
   c.checkpoint_every_steps = 300
   return c

@@ -1,4 +1,6 @@
 """Sites of a split, and a deterministic, shardable stream of training batches."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,12 @@ def test_positive_fraction_draws_blocks_around_landslides(tiny_config):
 def test_positive_fraction_errors(tiny_config, kw, match):
   with pytest.raises(ConfigError, match=match):
     _sampler(tiny_config, **kw)
+
+
+def test_positive_fraction_without_landslides_draws_uniform_blocks(tiny_config, caplog):
+  sites = pipeline.load_split(tiny_config.data, 'train')
+  empty = [dataclasses.replace(s, mask=np.zeros_like(s.mask)) for s in sites]
+  s = pipeline.BlockSampler(empty, tiny_config.data.tile, 0, sampling='random',
+                            positive_fraction=0.5)
+  assert s.batch(0, 4)['label'].sum() == 0
+  assert 'no landslide pixels' in caplog.text

@@ -5,6 +5,7 @@ sees exactly the data an uninterrupted one would. Each process builds only its o
 slice of the global batch.
 """
 import dataclasses
+import logging
 import pathlib
 
 import numpy as np
@@ -13,6 +14,8 @@ from dpfcn_jax.data import augment, io, synthetic, tiling
 from dpfcn_jax.errors import ConfigError
 
 SPLITS = ('train', 'val', 'test')
+
+log = logging.getLogger(__name__)
 
 
 def site_folders(data_config, split):
@@ -108,7 +111,9 @@ class BlockSampler:
                       for _, _, m, v in self.sites]
     counts = np.array([len(p) for p in self.positives], np.float64)
     if positive_fraction and not counts.sum():
-      raise ConfigError('data.positive_fraction > 0 but the training sites hold no landslide pixels')
+      log.warning('data.positive_fraction is %s but the training sites hold no landslide '
+                  'pixels: every block is drawn uniformly', positive_fraction)
+      self.positive_fraction = 0.0
     self.positive_p = counts / counts.sum() if counts.sum() else None
 
   def _grid_origins(self, positions):
