@@ -24,6 +24,7 @@ def get_config():
   # one side of an ml_collections reference would silently change the other.
   c.model.jfl_width = 64
   c.model.num_classes = 2           # [paper] non-landslide, landslide
+  c.model.input_norm = 'none'        # [paper] images as they are | 'tile': per-window band standardisation
   c.model.input_mode = 'stack'      # single-stream baselines: 'stack' (6 bands) | 'diff'
   c.model.fcnpp_bins = (2, 4, 8)    # FCN-PP pyramid bins on the 1/16 map
   c.model.dtype = 'float32'         # compute dtype; 'bfloat16' = mixed precision

@@ -123,3 +123,26 @@ def test_param_count_of_dfe_unchanged():
   shapes = jax.eval_shape(lambda: DFE().init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)),
                                              train=False))
   assert sum(np.prod(s.shape) for s in jax.tree.leaves(shapes)) == 31_031_680
+
+
+def test_input_norm_none_is_the_papers_scaling():
+  x = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3))
+  np.testing.assert_allclose(layers.normalize_input(x, 'none', jnp.float32), 2 * x - 1, rtol=1e-6)
+
+
+def test_input_norm_tile_removes_each_bands_offset_and_mean():
+  x = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3))
+  shifted = x + jnp.array([0.1, -0.2, 0.05])  # a per-band offset, as between two flights
+  a, b = (layers.normalize_input(v, 'tile', jnp.float32) for v in (x, shifted))
+  np.testing.assert_allclose(a, b, atol=1e-5)
+  np.testing.assert_allclose(jnp.mean(a, axis=(1, 2)), 0.0, atol=1e-5)
+  # A flat window stays flat instead of being blown up to its noise.
+  flat = layers.normalize_input(jnp.full((1, 8, 8, 3), 0.3) + 1e-4 * x[:1, :8, :8],
+                                'tile', jnp.float32)
+  assert float(jnp.max(jnp.abs(flat))) < 0.01
+
+
+def test_unknown_input_norm_is_a_config_error():
+  from dpfcn_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ConfigError, match='unknown model.input_norm'):
+    layers.normalize_input(jnp.zeros((1, 4, 4, 3)), 'scene', jnp.float32)

@@ -102,3 +102,20 @@ def test_fast_wgrad_switch_reaches_every_conv_and_keeps_the_gradients(name):
     grads[fast] = jax.grad(loss)(v['params'])
   for a, b in zip(jax.tree.leaves(grads[True]), jax.tree.leaves(grads[False])):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('name', ['dpfcn', 'fcn', 'unet', 'fcnpp'])
+def test_input_norm_tile_reaches_every_model(name):
+  """With per-window standardisation an offset of one date's bands changes nothing."""
+  c = load_config()
+  c.model.update(name=name, width=4, depth=2, jfl_width=4, keep_prob=1.0, input_norm='tile')
+  pre, post = jax.random.uniform(jax.random.key(1), (2, 1, 32, 32, 3))
+  m = create_model(c.model)
+  v = m.init(jax.random.key(0), pre, post, train=False)
+  brighter = post + jnp.array([0.1, 0.05, -0.1])
+  np.testing.assert_allclose(m.apply(v, pre, post, train=False),
+                             m.apply(v, pre, brighter, train=False), rtol=1e-4, atol=1e-4)
+  c.model.input_norm = 'none'
+  m = create_model(c.model)
+  assert not np.allclose(m.apply(v, pre, post, train=False), m.apply(v, pre, brighter, train=False),
+                         atol=1e-4)

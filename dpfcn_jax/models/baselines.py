@@ -31,8 +31,8 @@ def check_input_mode(mode):
     raise ConfigError(f'unknown model.input_mode {mode!r}: expected {", ".join(INPUT_MODES)}')
 
 
-def bitemporal_input(pre, post, mode, dtype, multiple):
-  """Early fusion of the two dates, mapped from [0, 1] to [-1, 1] like DPFCN.
+def bitemporal_input(pre, post, mode, dtype, multiple, norm='none'):
+  """Early fusion of the two dates, each normalised as DPFCN's (layers.normalize_input).
 
   'stack': channel concatenation (2B bands, FC-EF style); 'diff': |post - pre|
   (B bands; notes section 5: FCN-PP's difference input, without MMR filtering).
@@ -41,9 +41,10 @@ def bitemporal_input(pre, post, mode, dtype, multiple):
   h, w = pre.shape[1:3]
   if h % multiple or w % multiple:
     raise ConfigError(f'input side {h}x{w} is not a multiple of {multiple}')
-  pre, post = pre.astype(dtype), post.astype(dtype)
-  x = jnp.concatenate([pre, post], axis=-1) if mode == 'stack' else jnp.abs(post - pre)
-  return 2.0 * x - 1.0
+  if mode == 'diff':  # |post - pre| of the [0, 1] images, then as one image
+    return layers.normalize_input(jnp.abs(post.astype(jnp.float32) - pre.astype(jnp.float32)),
+                           norm, dtype)
+  return jnp.concatenate([layers.normalize_input(x, norm, dtype) for x in (pre, post)], axis=-1)
 
 
 def vgg_stage(x, features, convs, dtype, fast_wgrad, name):
@@ -92,11 +93,12 @@ class FCN(nn.Module):
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
+  input_norm: str = 'none'
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     x = bitemporal_input(pre, post, self.input_mode, self.dtype,
-                         2**(len(VGG16_CONVS) - 1))
+                         2**(len(VGG16_CONVS) - 1), self.input_norm)
     h, w = x.shape[1:3]
     pools = []
     for s, (convs, mult) in enumerate(zip(VGG16_CONVS, VGG_MULT)):
@@ -127,10 +129,11 @@ class UNet(nn.Module):
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
+  input_norm: str = 'none'
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
-    x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**self.depth)
+    x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**self.depth, self.input_norm)
     f = DFE(self.width, self.depth, self.dropout_rate, self.dtype, self.fast_wgrad,
             name='unet')(x, train=train)
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(
@@ -155,11 +158,12 @@ class FCNPP(nn.Module):
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
+  input_norm: str = 'none'
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     levels = len(VGG16_CONVS) - 1
-    x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**levels)
+    x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**levels, self.input_norm)
     skips = []
     for s, (convs, mult) in enumerate(zip(VGG16_CONVS, VGG_MULT)):
       if s:
@@ -188,7 +192,7 @@ class FCNPP(nn.Module):
 def _common(mc):
   check_input_mode(mc.input_mode)
   return dict(width=mc.width, dropout_rate=1.0 - mc.keep_prob, input_mode=mc.input_mode,
-              num_classes=mc.num_classes, fast_wgrad=mc.fast_wgrad)
+              num_classes=mc.num_classes, fast_wgrad=mc.fast_wgrad, input_norm=mc.input_norm)
 
 
 MODELS = {

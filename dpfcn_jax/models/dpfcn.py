@@ -4,6 +4,7 @@ import jax.numpy as jnp
 
 from dpfcn_jax.models.dfe import DFE
 from dpfcn_jax.models.jfl import JFL
+from dpfcn_jax.models.layers import normalize_input
 
 
 class DPFCN(nn.Module):
@@ -20,10 +21,11 @@ class DPFCN(nn.Module):
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
+  input_norm: str = 'none'
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
-    pre, post = (2.0 * x.astype(self.dtype) - 1.0 for x in (pre, post))
+    pre, post = (normalize_input(x, self.input_norm, self.dtype) for x in (pre, post))
     make_dfe = lambda name: DFE(self.width, self.depth, self.dropout_rate, self.dtype,
                                 self.fast_wgrad, name=name)
     if self.shared_dfe:

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from dpfcn_jax.errors import ConfigError
+
 xavier = nn.initializers.xavier_uniform()
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
@@ -124,6 +126,28 @@ class UpConv2x2(nn.Module):
       return _UpConvGemm(self.features, self.dtype, name='conv')(x)
     return nn.ConvTranspose(self.features, (2, 2), strides=(2, 2), padding='VALID',
                             kernel_init=xavier, dtype=self.dtype, name='conv')(x)
+
+
+INPUT_NORMS = ('none', 'tile')
+NORM_EPS = 0.02  # in [0, 1] units: a flat window (water, shadow) is not blown up to noise
+
+
+def normalize_input(x, mode, dtype):
+  """A [0, 1] image (N, H, W, B) to network input.
+
+  'none' maps it to [-1, 1] (the paper feeds the images as they are). 'tile'
+  standardises each band of each window by its own mean and spread: exposure,
+  per-band gain and offset differ between dates (and sensors), and are then gone
+  before the first conv. It is not in the paper; configs choose it.
+  """
+  if mode not in INPUT_NORMS:
+    raise ConfigError(f'unknown model.input_norm {mode!r}: expected {", ".join(INPUT_NORMS)}')
+  x = x.astype(jnp.float32)
+  if mode == 'none':
+    return (2.0 * x - 1.0).astype(dtype)
+  mean = jnp.mean(x, axis=(1, 2), keepdims=True)
+  std = jnp.std(x, axis=(1, 2), keepdims=True)
+  return ((x - mean) / (std + NORM_EPS)).astype(dtype)
 
 
 def max_pool2x2(x):
