@@ -50,12 +50,8 @@ def restore_params(workdir, step=None, which='latest'):
   """
   from dpfcn_jax import train_lib  # pylint: disable=g-import-not-at-top
   sub = os.path.join(workdir, 'best') if which == 'best' else workdir
-  if step is not None:
-    steps = [step]
-  elif os.path.isdir(sub):
-    steps = sorted(checkpoint.manager(sub, create=False).all_steps(), reverse=True)
-  else:
-    steps = []
+  mngr = checkpoint.manager(sub, create=False)
+  steps = [step] if step is not None else sorted(mngr.all_steps(), reverse=True)
   if not steps:
     checkpoint.saved_config(sub)  # raises the "no checkpoint found" error
   for s in steps:
@@ -65,8 +61,7 @@ def restore_params(workdir, step=None, which='latest'):
       model = create_model(saved.model)
       target = jax.eval_shape(lambda: train_lib.create_train_state(
           saved, jax.random.key(0, impl=saved.prng_impl), model))  # pylint: disable=cell-var-from-loop
-      state = checkpoint.restore(checkpoint.manager(sub, create=False), target,
-                                 train_lib.replicated_sharding(), s)
+      state = checkpoint.restore(mngr, target, train_lib.replicated_sharding(), s)
     except CheckpointError as e:
       if step is not None:
         raise
