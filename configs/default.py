@@ -12,6 +12,9 @@ def get_config():
   # PRNG for init and dropout. XLA:CPU compiles threefry's unrolled rounds slowly
   # (tiny DP-FCN init: 68 s threefry vs 10 s rbg, loaded 2-core host).
   c.prng_impl = 'rbg'
+  # XLA_FLAGS set by the command-line entry points before jax starts (cli.py). jax 0.10's
+  # XLA:CPU sends convolutions to YNNPACK; its own ran DP-FCN 5-20% faster (docs/RESULTS.md).
+  c.xla_flags = '--xla_cpu_experimental_ynn_fusion_type='
 
   # ---- model (Table I) ----
   c.model = ml_collections.ConfigDict()
@@ -29,6 +32,7 @@ def get_config():
   c.model.fcnpp_bins = (2, 4, 8)    # FCN-PP pyramid bins on the 1/16 map
   c.model.dtype = 'float32'         # compute dtype; 'bfloat16' = mixed precision
   c.model.fast_wgrad = True         # conv weight gradients as GEMMs (XLA:CPU is slow at them)
+  c.model.dropout_bits = 8          # random bits per DFE dropout decision: 8 (keep_prob to 1/256) | 32
 
   # ---- data ----
   c.data = ml_collections.ConfigDict()

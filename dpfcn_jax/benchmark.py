@@ -5,7 +5,8 @@ python -m dpfcn_jax.benchmark --config=configs/X.py --mode=train|infer|scene
 
 Compiles once, warms up, times `--runs` calls and prints the median as pairs/s (scene
 mode: megapixels/s), the achieved GFLOP/s (FLOPs from XLA's cost analysis of the
-compiled step, beside the analytic count of Table I's convolutions), peak RSS and the
+compiled step, beside the analytic count of Table I's convolutions), peak RSS (of the
+process, and since the warm-up: the calls alone, without set-up and compilation) and the
 devices. `--json` adds one JSON object on the last line.
 """
 import json
@@ -67,7 +68,24 @@ def _cost_gflop(compiled):
   return float(cost.get('flops', float('nan'))) / 1e9 if cost else float('nan')
 
 
+def _reset_peak_rss():
+  """Restarts the kernel's resident-set high-water mark (Linux >= 4.0), so that
+  _peak_rss_mb then covers the calls only, not set-up and compilation."""
+  try:
+    with open('/proc/self/clear_refs', 'w') as f:
+      f.write('5')
+    return True
+  except OSError:
+    return False
+
+
+def _peak_rss_mb():
+  with open('/proc/self/status') as f:
+    return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:')) / 1024
+
+
 def _time(fn, runs, warmup):
+  calls_peak = _reset_peak_rss()
   for _ in range(warmup):
     jax.block_until_ready(fn())
   times = []
@@ -75,7 +93,7 @@ def _time(fn, runs, warmup):
     t = time.perf_counter()
     jax.block_until_ready(fn())
     times.append(time.perf_counter() - t)
-  return statistics.median(times)
+  return statistics.median(times), _peak_rss_mb() if calls_peak else float('nan')
 
 
 def run(config, mode, batch, runs, warmup, scene_size):
@@ -88,7 +106,7 @@ def run(config, mode, batch, runs, warmup, scene_size):
   pairs = lambda n: rng.random((n_dev, n // n_dev, t, t, config.data.bands), np.float32)
   if mode == 'train':
     step = train_lib.make_p_train_step(config)
-    state = jax.device_put(jax.device_get(state), train_lib.replicated_sharding())
+    state = jax.device_put(state, train_lib.replicated_sharding())
     b = {'pre': pairs(batch), 'post': pairs(batch),
          'label': rng.integers(0, 2, (n_dev, batch // n_dev, t, t)).astype(np.int32),
          'valid': np.ones((n_dev, batch // n_dev, t, t), np.float32)}
@@ -99,7 +117,7 @@ def run(config, mode, batch, runs, warmup, scene_size):
     def call():
       holder['state'], m = step(holder['state'], b, key)
       return m['loss']
-    seconds = _time(call, runs, warmup)
+    seconds, calls_rss = _time(call, runs, warmup)
     units, gflop = batch / seconds, _cost_gflop(compiled)
   elif mode == 'infer':
     infer = inference.make_infer_fn(model)
@@ -108,7 +126,7 @@ def run(config, mode, batch, runs, warmup, scene_size):
     t0 = time.perf_counter()
     compiled = infer.lower(params, pre, post, key).compile()
     compile_s = time.perf_counter() - t0
-    seconds = _time(lambda: infer(params, pre, post, key)[0], runs, warmup)
+    seconds, calls_rss = _time(lambda: infer(params, pre, post, key)[0], runs, warmup)
     units, gflop = batch / seconds, _cost_gflop(compiled)
   else:
     s = synthetic.generate_scene(config.seed, scene_size, scene_size)
@@ -120,7 +138,7 @@ def run(config, mode, batch, runs, warmup, scene_size):
     t0 = time.perf_counter()
     call()
     compile_s = time.perf_counter() - t0
-    seconds = _time(call, runs, 0)
+    seconds, calls_rss = _time(call, runs, 0)
     units, gflop = scene_size**2 / 1e6 / seconds, float('nan')
   per_call = analytic_gflop(config, mode == 'train') * (batch if mode != 'scene' else 0)
   return {
@@ -131,14 +149,15 @@ def run(config, mode, batch, runs, warmup, scene_size):
       'gflops_per_s': gflop / seconds if gflop == gflop else per_call / seconds,
       'xla_gflop_per_call': gflop, 'analytic_gflop_per_call': per_call,
       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      'calls_peak_rss_mb': calls_rss,
       'device': f'{jax.local_device_count()} x {jax.devices()[0].device_kind}',
   }
 
 
 def main(argv):
   del argv
-  cli.setup()
   config = _CONFIG.value
+  cli.setup(config.xla_flags)
   batch = _BATCH.value or config.batch_size
   with cli.user_errors():
     r = run(config, _MODE.value, batch, _RUNS.value, _WARMUP.value, _SCENE.value)
@@ -147,7 +166,8 @@ def main(argv):
   print(f'{r["mode"]} width={r["width"]} batch={r["batch_size"]} {r["dtype"]} on {r["device"]}: '
         f'{r["seconds_per_call"]:.3f} s/call, {rate}, {r["gflops_per_s"]:.1f} GFLOP/s '
         f'(XLA {r["xla_gflop_per_call"]:.1f}, analytic {r["analytic_gflop_per_call"]:.1f} '
-        f'GFLOP/call), compile {r["compile_s"]:.1f} s, peak RSS {r["peak_rss_mb"]:.0f} MiB')
+        f'GFLOP/call), compile {r["compile_s"]:.1f} s, peak RSS {r["peak_rss_mb"]:.0f} MiB '
+        f'(during the timed calls {r["calls_peak_rss_mb"]:.0f} MiB)')
   if _JSON.value:
     print(json.dumps(r))
 

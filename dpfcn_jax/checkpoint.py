@@ -91,6 +91,23 @@ def _reason(error):
   return str(error).split(' [tensorstore_spec')[0]
 
 
+# Config fields added after checkpoints were first written, each with the value that
+# reproduces the code those checkpoints were trained with.
+ADDED_FIELDS = {'model.input_norm': 'none', 'model.dropout_bits': 32,
+                'data.positive_fraction': 0.0, 'xla_flags': ''}
+
+
+def with_added_fields(config: dict) -> dict:
+  """`config` (a saved config dict) with every ADDED_FIELDS entry it lacks."""
+  for key, value in ADDED_FIELDS.items():
+    *parents, leaf = key.split('.')
+    node = config
+    for part in parents:
+      node = node.setdefault(part, {})
+    node.setdefault(leaf, value)
+  return config
+
+
 def saved_config(workdir, step=None):
   """The config dict saved beside a checkpoint (for eval/predict/Colab)."""
   mngr = manager(workdir, create=False)
@@ -99,7 +116,8 @@ def saved_config(workdir, step=None):
     raise CheckpointError(f'{workdir}: no checkpoint found (train first, or pass the right '
                           '--workdir)')
   try:
-    return mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config, step
+    saved = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
   except Exception as e:  # pylint: disable=broad-except
     raise CheckpointError(f'checkpoint step {step} in {mngr.directory}: its config cannot be '
                           f'read: {_reason(e)}') from e
+  return with_added_fields(saved), step

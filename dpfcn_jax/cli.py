@@ -1,16 +1,43 @@
-"""What every command-line entry point shares: logging and user-facing errors."""
+"""What every command-line entry point shares: XLA flags, logging and user-facing errors."""
 import contextlib
 import logging
+import os
 import sys
 
 from absl import logging as absl_logging
+import jax
 
 from dpfcn_jax.errors import DpfcnError
 
 EXIT_USER_ERROR = 2
+# config.xla_flags were measured on these jax releases; XLA aborts the process on a
+# flag it does not know, so other releases run with XLA's defaults.
+XLA_FLAGS_JAX = ((0, 10),)
+
+log = logging.getLogger(__name__)
 
 
-def setup():
+def apply_xla_flags(flags: str, jax_version=jax.__version_info__):
+  """Appends `flags` (XLA_FLAGS syntax) to the XLA_FLAGS environment variable.
+
+  A flag that XLA_FLAGS already names keeps the user's value. XLA reads the
+  variable once, when the first backend starts: call this before any computation.
+  """
+  if not flags.split():
+    return
+  if tuple(jax_version[:2]) not in XLA_FLAGS_JAX:
+    log.warning('config.xla_flags %r not applied: measured on jax %s only', flags,
+                ', '.join('.'.join(map(str, v)) for v in XLA_FLAGS_JAX))
+    return
+  current = os.environ.get('XLA_FLAGS', '')
+  named = {f.split('=')[0] for f in current.split()}
+  extra = [f for f in flags.split() if f.split('=')[0] not in named]
+  os.environ['XLA_FLAGS'] = ' '.join([current, *extra]).strip()
+
+
+def setup(xla_flags: str = ''):
+  """Call first in main(): `xla_flags` is the run's config.xla_flags."""
+  apply_xla_flags(xla_flags)
   # Our progress at INFO; libraries (orbax logs every file it writes) at WARNING.
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger('dpfcn_jax').setLevel(logging.INFO)

@@ -17,7 +17,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 def main(argv):
   del argv
-  cli.setup()
+  cli.setup(_CONFIG.value.xla_flags)
   with cli.user_errors():
     compare_lib.compare(_CONFIG.value, _WORKDIR.value, _SPLIT.value)
 

@@ -272,10 +272,19 @@ def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, ov
   return summary
 
 
+def _saved_xla_flags(workdir):
+  """config.xla_flags of the training run, read before jax starts (orbax would start it)."""
+  try:
+    with open(os.path.join(workdir, 'config.json')) as f:
+      return json.load(f).get('xla_flags', '')
+  except (OSError, ValueError, AttributeError):
+    return ''  # the checkpoint restore reports what is wrong with the workdir
+
+
 def main(argv):
   del argv
-  cli.setup()
   f = flags.FLAGS
+  cli.setup(_saved_xla_flags(f.workdir))
   with cli.user_errors():
     overrides = {k: f[k].value for k in OVERRIDES if f[k].value is not None}
     s = predict(f.workdir, f.pre, f.post, f.out, f.mask, f.checkpoint_step, overrides)

@@ -17,7 +17,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 def main(argv):
   del argv
-  cli.setup()
+  cli.setup(_CONFIG.value.xla_flags)
   with cli.user_errors():
     distributed.initialize_from_flags(_CONFIG.value.distributed)
     train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)

@@ -23,6 +23,12 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data'
 sys.path.insert(0, str(REPO))  # configs/*.py import `configs.default`, as under `python -m`
 
+# The tests' command-line runs apply config.xla_flags; so does this process, or runs
+# in it would compile differently and differ from theirs in the last bits.
+from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+from dpfcn_jax import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+cli.apply_xla_flags(default.get_config().xla_flags)
+
 
 def load_config(name='default'):
   return importlib.import_module(f'configs.{name}').get_config()

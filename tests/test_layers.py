@@ -62,12 +62,27 @@ def _loss_and_grads(apply, params, x):
   return _grad_fn(apply)(params, x)
 
 
+@pytest.fixture
+def wgrad_rows(monkeypatch):
+  """Sets layers.WGRAD_ROWS; traces cached under another value are dropped before and after."""
+  def set_rows(rows):
+    monkeypatch.setattr(layers, 'WGRAD_ROWS', rows)
+    _grad_fn.cache_clear()
+    jax.clear_caches()
+  yield set_rows
+  _grad_fn.cache_clear()
+  jax.clear_caches()
+
+
 def _assert_close(a, b, tol=1e-4):
   jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=tol, atol=tol), a, b)
 
 
-@pytest.mark.parametrize('fast_wgrad', [True, False])
-def test_matches_stock_flax(fast_wgrad):
+@pytest.mark.parametrize('fast_wgrad,rows', [(True, 8192), (True, 5), (False, 8192)])
+def test_matches_stock_flax(fast_wgrad, rows, wgrad_rows):
+  # rows=5: the weight-gradient products run in row chunks (96 rows: 19 chunks of 5
+  # do not divide it, so 16 of 6 are used), as they do at full image sizes.
+  wgrad_rows(rows)
   net = _Net(fast_wgrad)
   # The stock modules' parameter names and shapes, so checkpoints are interchangeable.
   stock = lambda m, c: _shapes(m, np.zeros((1, 4, 4, c), np.float32))
@@ -79,6 +94,20 @@ def test_matches_stock_flax(fast_wgrad):
   _assert_close(jax.jit(net.apply)(params, _X), jax.jit(_reference_apply)(params, _X))
   _assert_close(_loss_and_grads(net.apply, params, _X),
                 _loss_and_grads(_reference_apply, params, _X))
+
+
+@pytest.mark.parametrize('rows,chunks', [(7, 8), (8192, 1), (64, 1), (10, 4)])
+def test_wgrad_dot_chunks_sum_to_the_full_product(rows, chunks, wgrad_rows):
+  wgrad_rows(rows)
+  rng = np.random.default_rng(3)
+  x, g = rng.standard_normal((2, 7, 4, 5)), rng.standard_normal((2, 7, 4, 3))  # 56 rows
+  x, g = x.astype(np.float32), g.astype(np.float32)
+  assert jax.make_jaxpr(layers.wgrad_dot)(x, g).out_avals[0].shape == (5, 3)
+  einsum = [e for e in jax.make_jaxpr(layers.wgrad_dot)(x, g).eqns
+            if e.primitive.name == 'dot_general'][0]
+  assert einsum.invars[0].aval.shape[0] == chunks
+  np.testing.assert_allclose(layers.wgrad_dot(x, g), np.einsum('nhwc,nhwo->co', x, g),
+                             rtol=1e-5, atol=1e-5)
 
 
 def test_same_initial_values_either_way():
@@ -146,3 +175,35 @@ def test_unknown_input_norm_is_a_config_error():
   from dpfcn_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
   with pytest.raises(ConfigError, match='unknown model.input_norm'):
     layers.normalize_input(jnp.zeros((1, 4, 4, 3)), 'scene', jnp.float32)
+
+
+def _byte_dropout(rate, x, deterministic=False, seed=0):
+  rngs = {'dropout': jax.random.key(seed, impl='rbg')}
+  return layers.ByteDropout(rate).apply({}, x, deterministic=deterministic, rngs=rngs)
+
+
+def test_byte_dropout_keeps_the_rounded_fraction_and_the_expectation():
+  x = np.full((3, 37, 41, 5), 2.0, np.float32)  # 22755 elements: not a multiple of 4
+  y = np.asarray(_byte_dropout(0.4, x))
+  kept = y != 0
+  # keep_prob 0.6 rounds to 154/256; kept values carry its inverse.
+  np.testing.assert_allclose(y[kept], 2.0 * 256 / 154, rtol=1e-6)
+  assert abs(kept.mean() - 154 / 256) < 0.01
+  assert abs(y.mean() - 2.0) < 0.03
+  # Four decisions per random word must not repeat in step: no channel pattern.
+  assert all(abs(kept[..., c].mean() - 154 / 256) < 0.02 for c in range(5))
+  assert not np.array_equal(kept, np.asarray(_byte_dropout(0.4, x, seed=1)) != 0)
+
+
+def test_byte_dropout_edge_rates():
+  x = np.arange(1.0, 25.0, dtype=np.float32).reshape(2, 3, 4, 1)
+  np.testing.assert_array_equal(_byte_dropout(0.4, x, deterministic=True), x)
+  np.testing.assert_array_equal(_byte_dropout(0.0, x), x)
+  np.testing.assert_array_equal(_byte_dropout(1.0, x), np.zeros_like(x))
+
+
+def test_dropout_bits_choose_the_module():
+  assert isinstance(layers.dropout(0.4, 8), layers.ByteDropout)
+  assert isinstance(layers.dropout(0.4, 32), nn.Dropout)
+  with pytest.raises(layers.ConfigError, match='dropout_bits'):
+    layers.dropout(0.4, 16)

@@ -1,6 +1,7 @@
 """train.py -> eval.py end to end, as a user runs them, on the real AirChange pairs."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import tifffile
 from PIL import Image
 
 from conftest import DATA, REPO
+from dpfcn_jax import checkpoint, eval_lib
 
 AIRCHANGE = DATA / 'sztaki-airchange'
 TINY = ['--config.model.width=4', '--config.model.depth=2', '--config.batch_size=2',
@@ -37,6 +39,24 @@ def test_train_writes_checkpoint_metrics_and_config(trained):
   log = [json.loads(l) for l in (trained / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in log] == [1, 2] and all(np.isfinite(r['loss']) for r in log)
   assert json.loads((trained / 'config.json').read_text())['model']['width'] == 4
+
+
+def test_checkpoints_written_before_later_config_fields_still_restore(trained, tmp_path):
+  old = tmp_path / 'old'
+  shutil.copytree(trained, old)
+  saved = old / 'checkpoints' / '2' / 'config' / 'metadata'
+  cfg = json.loads(saved.read_text())
+  for key in checkpoint.ADDED_FIELDS:  # the config as written before the field existed
+    *parents, leaf = key.split('.')
+    node = cfg
+    for part in parents:
+      node = node[part]
+    del node[leaf]
+  saved.write_text(json.dumps(cfg))
+  _, params, restored = eval_lib.restore_params(str(old))
+  assert params and restored.model.width == 4
+  assert (restored.model.input_norm, restored.model.dropout_bits) == ('none', 32)
+  assert (restored.data.positive_fraction, restored.xla_flags) == (0.0, '')
 
 
 def test_eval_val_writes_scores_and_maps(trained):

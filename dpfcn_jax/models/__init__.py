@@ -13,7 +13,8 @@ def create_model(model_config):
     return DPFCN(width=model_config.width, depth=model_config.depth, dropout_rate=rate,
                  shared_dfe=model_config.shared_dfe, jfl_width=model_config.jfl_width,
                  num_classes=model_config.num_classes, dtype=dtype,
-                 fast_wgrad=model_config.fast_wgrad, input_norm=model_config.input_norm)
+                 fast_wgrad=model_config.fast_wgrad, input_norm=model_config.input_norm,
+                 dropout_bits=model_config.dropout_bits)
   from dpfcn_jax.models import baselines  # pylint: disable=g-import-not-at-top
   if model_config.name in baselines.MODELS:
     return baselines.MODELS[model_config.name](model_config, dtype)

@@ -130,12 +130,13 @@ class UNet(nn.Module):
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
   input_norm: str = 'none'
+  dropout_bits: int = 8
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**self.depth, self.input_norm)
     f = DFE(self.width, self.depth, self.dropout_rate, self.dtype, self.fast_wgrad,
-            name='unet')(x, train=train)
+            self.dropout_bits, name='unet')(x, train=train)
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(
         f).astype(jnp.float32)
 
@@ -197,7 +198,8 @@ def _common(mc):
 
 MODELS = {
     'fcn': lambda mc, dtype: FCN(**_common(mc), dtype=dtype),
-    'unet': lambda mc, dtype: UNet(**_common(mc), depth=mc.depth, dtype=dtype),
+    'unet': lambda mc, dtype: UNet(**_common(mc), depth=mc.depth, dtype=dtype,
+                                   dropout_bits=mc.dropout_bits),
     'fcnpp': lambda mc, dtype: FCNPP(**_common(mc), bins=tuple(int(b) for b in mc.fcnpp_bins),
                                      dtype=dtype),
 }

@@ -18,13 +18,14 @@ class DFE(nn.Module):
   dropout_rate: float = 0.4
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True  # layers.py: conv weight gradients as GEMMs
+  dropout_bits: int = 8    # layers.dropout: 8 ByteDropout, 32 flax's nn.Dropout
 
   def _block(self, x, features, train, name):
     for i in range(2):
       x = layers.Conv3x3(features, dtype=self.dtype, fast_wgrad=self.fast_wgrad,
                              name=f'{name}_conv{i}')(x)
       x = nn.relu(x)
-      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+      x = layers.dropout(self.dropout_rate, self.dropout_bits)(x, deterministic=not train)
     return x
 
   @nn.compact

@@ -22,12 +22,13 @@ class DPFCN(nn.Module):
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
   input_norm: str = 'none'
+  dropout_bits: int = 8
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     pre, post = (normalize_input(x, self.input_norm, self.dtype) for x in (pre, post))
     make_dfe = lambda name: DFE(self.width, self.depth, self.dropout_rate, self.dtype,
-                                self.fast_wgrad, name=name)
+                                self.fast_wgrad, self.dropout_bits, name=name)
     if self.shared_dfe:
       f = make_dfe('dfe')(jnp.concatenate([pre, post], axis=0), train=train)
       f_pre, f_post = jnp.split(f, 2, axis=0)

@@ -7,6 +7,11 @@ instead, about 3x less time per DP-FCN training step on CPU. Parameters, initial
 values and results are those of nn.Conv / nn.ConvTranspose, so checkpoints work
 with either setting; accelerators, whose convolution gradients are fast, may
 prefer fast_wgrad=False.
+
+Those matrix products contract over every pixel of the batch (N*H*W rows, up to
+~10^5) into a small (C_in, C_out) block; XLA:CPU runs such a product 2-4x slower
+than the same work as a batch of products over row chunks, summed afterwards
+(docs/RESULTS.md), so `wgrad_dot` splits the rows.
 """
 import flax.linen as nn
 import jax
@@ -17,6 +22,23 @@ from dpfcn_jax.errors import ConfigError
 
 xavier = nn.initializers.xavier_uniform()
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
+
+
+# Rows per chunk in wgrad_dot: below it XLA's single product is as fast; a few
+# times above it the chunking's benefit is gone (measured at widths 64-1024).
+WGRAD_ROWS = 8192
+
+
+def wgrad_dot(x, g):
+  """sum over pixels of x[p, :]^T g[p, :], (..., C) and (..., O) -> (C, O), in row chunks."""
+  c, o = x.shape[-1], g.shape[-1]
+  rows = x.size // c
+  chunks = max(1, rows // WGRAD_ROWS)
+  while rows % chunks:
+    chunks -= 1
+  per_chunk = jnp.einsum('skc,sko->sco', x.reshape(chunks, -1, c), g.reshape(chunks, -1, o),
+                         preferred_element_type=jnp.float32)
+  return per_chunk.sum(0)
 
 
 def _conv3x3(x, w):
@@ -46,7 +68,7 @@ def _conv3x3_bwd(res, g):
 
   def tap(_, t):
     window = lax.dynamic_slice(gp, (0, 2 - t // 3, 2 - t % 3, 0), g.shape)
-    return None, jnp.einsum('nhwc,nhwo->co', x, window, preferred_element_type=jnp.float32)
+    return None, wgrad_dot(x, window)
 
   dw = lax.scan(tap, None, jnp.arange(9))[1].reshape(w.shape)
   return dx, dw.astype(w.dtype)
@@ -66,16 +88,35 @@ def _conv3x3_hook(lhs, rhs, window_strides, padding, *, lhs_dilation=None,
   return conv3x3(lhs, rhs)
 
 
+@jax.custom_vjp
 def upconv2x2(x, k):
   """nn.ConvTranspose((2, 2), strides=2, 'VALID') as one GEMM plus a pixel shuffle.
 
   Output pixel (2i + a, 2j + b) is x[i, j] @ k[1 - a, 1 - b] (lax.conv_transpose
-  without transpose_kernel flips the kernel). Being a plain einsum, both
-  gradients are GEMMs too.
+  without transpose_kernel flips the kernel). Both gradients are GEMMs too.
   """
   n, h, w, _ = x.shape
   y = jnp.einsum('nhwc,abco->nhawbo', x, k[::-1, ::-1])
   return y.reshape(n, 2 * h, 2 * w, k.shape[-1])
+
+
+def _upconv2x2_fwd(x, k):
+  return upconv2x2(x, k), (x, k)
+
+
+def _upconv2x2_bwd(res, g):
+  x, k = res
+  n, h, w, c = x.shape
+  o = k.shape[-1]
+  g = g.reshape(n, h, 2, w, 2, o)
+  dx = jnp.einsum('nhawbo,abco->nhwc', g, k[::-1, ::-1])
+  # Taps last so that the weight gradient is one chunked (C, 4 * O) product.
+  g = jnp.transpose(g, (0, 1, 3, 2, 4, 5)).reshape(n, h, w, 4 * o)
+  dk = jnp.transpose(wgrad_dot(x, g).reshape(c, 2, 2, o), (1, 2, 0, 3))[::-1, ::-1]
+  return dx, dk.astype(k.dtype)
+
+
+upconv2x2.defvjp(_upconv2x2_fwd, _upconv2x2_bwd)
 
 
 class Conv3x3(nn.Module):
@@ -126,6 +167,40 @@ class UpConv2x2(nn.Module):
       return _UpConvGemm(self.features, self.dtype, name='conv')(x)
     return nn.ConvTranspose(self.features, (2, 2), strides=(2, 2), padding='VALID',
                             kernel_init=xavier, dtype=self.dtype, name='conv')(x)
+
+
+class ByteDropout(nn.Module):
+  """Inverted dropout drawing one random byte per element, four from each 32-bit word.
+
+  flax's nn.Dropout draws a 32-bit word per element; at width 64 those draws were
+  ~12% of a DP-FCN training step on XLA:CPU (docs/RESULTS.md). The keep
+  probability is rounded to a multiple of 1/256 (0.6 -> 154/256 = 0.6016) and kept
+  values are scaled by the rounded value, so the expectation is unchanged.
+  """
+  rate: float
+
+  @nn.compact
+  def __call__(self, x, *, deterministic: bool):
+    threshold = round((1.0 - self.rate) * 256)
+    if deterministic or threshold >= 256:
+      return x
+    if threshold <= 0:
+      return jnp.zeros_like(x)
+    words = jax.random.bits(self.make_rng('dropout'), (-(-x.size // 4),), jnp.uint32)
+    byte = lax.bitcast_convert_type(words, jnp.uint8).reshape(-1)[:x.size].reshape(x.shape)
+    return jnp.where(byte < threshold, x * (256.0 / threshold), 0).astype(x.dtype)
+
+
+DROPOUT_BITS = (8, 32)
+
+
+def dropout(rate, bits, name=None):
+  """The dropout module for `bits` random bits per element: 8 ByteDropout, 32 nn.Dropout."""
+  if bits not in DROPOUT_BITS:
+    raise ConfigError(f'unknown model.dropout_bits {bits!r}: expected 8 or 32')
+  if bits == 8:
+    return ByteDropout(rate, name=name)
+  return nn.Dropout(rate, name=name)
 
 
 INPUT_NORMS = ('none', 'tile')

@@ -1,0 +1,59 @@
+"""dpfcn_jax/cli.py: config.xla_flags reach XLA before it starts, and the user's XLA_FLAGS win."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dpfcn_jax import cli
+
+YNN = '--xla_cpu_experimental_ynn_fusion_type'
+
+
+def test_flags_are_appended_unless_xla_flags_names_them(monkeypatch):
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_multi_thread_eigen=true')
+  cli.apply_xla_flags(f'{YNN}= --xla_cpu_use_xnnpack=false', (0, 10, 2))
+  assert os.environ['XLA_FLAGS'].split() == [
+      '--xla_cpu_multi_thread_eigen=true', f'{YNN}=', '--xla_cpu_use_xnnpack=false']
+  monkeypatch.setenv('XLA_FLAGS', f'{YNN}=individual_convolution')
+  cli.apply_xla_flags(f'{YNN}=', (0, 10, 2))
+  assert os.environ['XLA_FLAGS'] == f'{YNN}=individual_convolution'
+
+
+def test_flags_are_skipped_on_jax_releases_they_were_not_measured_on(monkeypatch, caplog):
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  cli.apply_xla_flags(f'{YNN}=', (0, 12, 0))
+  assert 'XLA_FLAGS' not in os.environ
+  assert 'not applied' in caplog.text
+  cli.apply_xla_flags('  ', (0, 10, 2))
+  assert 'XLA_FLAGS' not in os.environ
+
+
+_PROBE = f'''
+import importlib, sys
+importlib.import_module(sys.argv[2])  # the entry point's imports must not start jax
+from dpfcn_jax import cli
+cli.setup(sys.argv[1])
+import jax, jax.numpy as jnp
+from jax import lax
+x, w = jnp.ones((2, 32, 32, 64)), jnp.ones((3, 3, 64, 64))  # small convs skip YNNPACK
+conv = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), 'SAME',
+                                             dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+print('__ynn_fusion' in jax.jit(conv).lower(x, w).compile().as_text())
+'''
+
+
+def _uses_ynn(xla_flags, module='dpfcn_jax.cli'):
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  out = subprocess.run([sys.executable, '-c', _PROBE, xla_flags, module], env=env, check=True,
+                       capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(
+                           os.path.abspath(__file__))))
+  return out.stdout.split()[-1] == 'True'
+
+
+@pytest.mark.parametrize('entry', ['train', 'eval', 'predict', 'compare', 'benchmark'])
+def test_the_default_flag_reaches_xla_from_every_entry_point(entry):
+  from configs import default  # pylint: disable=g-import-not-at-top
+  if not _uses_ynn(''):
+    pytest.skip("this host's XLA does not send convolutions to YNNPACK")
+  assert not _uses_ynn(default.get_config().xla_flags, f'dpfcn_jax.{entry}')
