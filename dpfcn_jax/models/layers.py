@@ -9,9 +9,10 @@ with either setting; accelerators, whose convolution gradients are fast, may
 prefer fast_wgrad=False.
 
 Those matrix products contract over every pixel of the batch (N*H*W rows, up to
-~10^5) into a small (C_in, C_out) block; XLA:CPU runs such a product 2-4x slower
-than the same work as a batch of products over row chunks, summed afterwards
-(docs/RESULTS.md), so `wgrad_dot` splits the rows.
+~10^5) into a small (C_in, C_out) block; alone, XLA:CPU ran such a product 3-4x
+slower than the same work as a batch of products over row chunks summed afterwards,
+so `wgrad_dot` splits the rows (in a whole training step the gain was within the
+host's noise: docs/RESULTS.md).
 """
 import flax.linen as nn
 import jax
@@ -24,8 +25,8 @@ xavier = nn.initializers.xavier_uniform()
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
-# Rows per chunk in wgrad_dot: below it XLA's single product is as fast; a few
-# times above it the chunking's benefit is gone (measured at widths 64-1024).
+# Rows per chunk in wgrad_dot: chunks of 4096-16384 rows were equally fast alone, and
+# products of fewer rows than this (the deep levels) were as fast unchunked.
 WGRAD_ROWS = 8192
 
 
@@ -173,7 +174,7 @@ class ByteDropout(nn.Module):
   """Inverted dropout drawing one random byte per element, four from each 32-bit word.
 
   flax's nn.Dropout draws a 32-bit word per element; at width 64 those draws were
-  ~12% of a DP-FCN training step on XLA:CPU (docs/RESULTS.md). The keep
+  ~13% of a DP-FCN training step on XLA:CPU (docs/RESULTS.md). The keep
   probability is rounded to a multiple of 1/256 (0.6 -> 154/256 = 0.6016) and kept
   values are scaled by the rounded value, so the expectation is unchanged.
   """
