@@ -234,7 +234,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       if done % config.log_every_steps == 0 or done == config.num_train_steps:
         m = jax.device_get(step_metrics)
         last_loss = float(m['loss'])
-        _check_finite(last_loss, done)
+        _check_finite(m, done)
         rate = (done - last_step) / max(time.time() - t0, 1e-9)
         eta = (config.num_train_steps - done) / max(rate, 1e-9)
         tp, fp, fn = (int(x) for x in m['tp_fp_fn'])
@@ -253,12 +253,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         writer.write(done, **{f'val_{k}': pooled[k] for k in metrics.KEYS})
         if config.select_best and pooled[config.select_best] > best:
           best = pooled[config.select_best]
-          _check_finite(float(jax.device_get(step_metrics['loss'])), done)
+          _check_finite(step_metrics, done)
           checkpoint.save(checkpoint.manager(os.path.join(workdir, 'best'), 1), state, config,
                           {config.select_best: best})
       if done % config.checkpoint_every_steps == 0 or done == config.num_train_steps \
           or stop['signal'] is not None:
-        _check_finite(float(jax.device_get(step_metrics['loss'])), done)
+        _check_finite(step_metrics, done)
         checkpoint.save(mngr, state, config)
       if stop['signal'] is not None:
         log.warning('signal %d: checkpoint saved at step %d, stopping', stop['signal'], done)
@@ -269,10 +269,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   return state
 
 
-def _check_finite(loss, step):
-  if not np.isfinite(loss):
-    raise NonFiniteLossError(f'loss is {loss} at step {step}: stopping; the last good '
-                             'checkpoint is kept (lower learning_rate or check the inputs)')
+def _check_finite(step_metrics, step):
+  """Stops before a save when the step's loss or gradient is NaN/Inf.
+
+  The loss is that of the parameters before the update, so a finite loss with a
+  non-finite gradient would still save NaN parameters: both are checked.
+  """
+  for name in ('loss', 'grad_norm'):
+    value = float(jax.device_get(step_metrics[name]))
+    if not np.isfinite(value):
+      raise NonFiniteLossError(f'{name} is {value} at step {step}: stopping; the last good '
+                               'checkpoint is kept (lower learning_rate or check the inputs)')
 
 
 def _hms(seconds):

@@ -95,3 +95,26 @@ def test_contradictory_config_is_rejected(tiny_config, key, value, match):
   setattr(tiny_config[section] if section else tiny_config, field, value)
   with pytest.raises(train_lib.ConfigError, match=match):
     train_lib.check_config(tiny_config)
+
+
+def test_a_non_finite_gradient_stops_before_its_checkpoint(tiny_config, tmp_path, monkeypatch):
+  # A finite loss with a NaN gradient: the update is NaN, so nothing may be saved from it.
+  make_step = train_lib.make_p_train_step
+
+  def poisoned(config, devices=None):
+    step = make_step(config, devices)
+
+    def run(state, batch, rng):
+      new, m = step(state, batch, rng)
+      if int(jax.device_get(new.step)) == 2:
+        new = new.replace(params=jax.tree.map(lambda p: p * np.nan, new.params))
+        m = {**m, 'grad_norm': m['grad_norm'] * np.nan}
+      return new, m
+    return run
+
+  monkeypatch.setattr(train_lib, 'make_p_train_step', poisoned)
+  tiny_config.num_train_steps, tiny_config.checkpoint_every_steps = 3, 1
+  tiny_config.log_every_steps, tiny_config.eval_every_steps = 100, 0
+  with pytest.raises(train_lib.NonFiniteLossError, match='grad_norm is nan at step 2'):
+    train_lib.train_and_evaluate(tiny_config, str(tmp_path))
+  assert checkpoint.manager(str(tmp_path), create=False).all_steps() == [1]
