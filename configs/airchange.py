@@ -18,7 +18,7 @@ def get_config():
   c.data.val_sites = ('val/szada-7', 'val/tiszadob-4')
   c.data.test_sites = ('test/szada-1', 'test/tiszadob-3')
   c.data.test_crop = (448, 784)
-  c.data.sampling = 'random'        # 8 scenes give few grid blocks; random offsets add variety
+  c.data.sampling = 'random'        # 8 scenes give 320 grid blocks; grid: best val F1 37 vs 40
   c.model.width = 12                # 1.3 s per batch-8 step on 2 cores (width 16: 2.3 s)
   c.model.jfl_width = 12
   c.model.fast_wgrad = False        # at widths this small XLA's own conv gradients are as fast
@@ -26,7 +26,7 @@ def get_config():
   c.learning_rate = 2e-3
   c.lr_schedule = 'cosine'
   c.warmup_steps = 100
-  c.class_weights = (1.0, 5.0)      # ~4% changed pixels
+  c.class_weights = (1.0, 5.0)      # ~4% changed pixels; unweighted: best val F1 23 vs 40
   c.data.photometric = 0.3          # per-date colour jitter: the seasons differ between dates
   c.model.input_norm = 'none'       # 'tile' (the synthetic recipe's) cost 10 val F1 here
   # The runs recorded in docs/RESULTS.md used flax's nn.Dropout and XLA's YNNPACK convolutions.
