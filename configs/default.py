@@ -31,7 +31,7 @@ def get_config():
   c.model.input_mode = 'stack'      # single-stream baselines: 'stack' (6 bands) | 'diff'
   c.model.fcnpp_bins = (2, 4, 8)    # FCN-PP pyramid bins on the 1/16 map
   c.model.dtype = 'float32'         # compute dtype; 'bfloat16' = mixed precision
-  c.model.fast_wgrad = True         # conv weight gradients as GEMMs (XLA:CPU is slow at them)
+  c.model.fast_wgrad = True         # conv weight gradients as GEMMs on XLA:CPU (slow at them); ignored on GPU/TPU
   c.model.dropout_bits = 8          # random bits per DFE dropout decision: 8 (keep_prob to 1/256) | 32
 
   # ---- data ----

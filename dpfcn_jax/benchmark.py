@@ -5,9 +5,13 @@ python -m dpfcn_jax.benchmark --config=configs/X.py --mode=train|infer|scene
 
 Compiles once, warms up, times `--runs` calls and prints the median as pairs/s (scene
 mode: megapixels/s), the achieved GFLOP/s (FLOPs from XLA's cost analysis of the
-compiled step, beside the analytic count of Table I's convolutions), peak RSS (of the
+compiled step, beside the analytic count of Table I's convolutions; scene mode counts
+every window the scene is cut into, not the padding of the last batch), peak RSS (of the
 process, and since the warm-up: the calls alone, without set-up and compilation) and the
-devices. `--json` adds one JSON object on the last line.
+devices. On an accelerator it also prints the devices' peak memory and the model FLOP
+utilisation (MFU: analytic FLOP/s over the card's dense peak for the compute dtype, from
+`--peak_tflops` or, for the cards in PEAK_TFLOPS, its datasheet). `--json` adds one JSON
+object on the last line.
 """
 import json
 import resource
@@ -20,7 +24,7 @@ import numpy as np
 from ml_collections import config_flags
 
 from dpfcn_jax import cli, inference, train_lib
-from dpfcn_jax.data import synthetic
+from dpfcn_jax.data import augment, synthetic
 from dpfcn_jax.models import create_model
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
@@ -30,7 +34,27 @@ _RUNS = flags.DEFINE_integer('runs', 5, 'Timed calls after warm-up.')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed calls after compilation.')
 _SCENE = flags.DEFINE_integer('scene_size', 1024, 'Side of the synthetic scene (scene mode).')
 _JSON = flags.DEFINE_bool('json', False, 'Print a JSON summary as the last line.')
+_PEAK = flags.DEFINE_float('peak_tflops', None,
+                           'Dense peak TFLOP/s of one device for the MFU (default: PEAK_TFLOPS).')
 flags.mark_flags_as_required(['config'])
+
+# Dense tensor-core peaks per device from NVIDIA's datasheets (no sparsity), keyed by a
+# substring of jax's device_kind. float32 runs at XLA's default precision, which is
+# TF32 on these cards, so its peak is TF32's.
+PEAK_TFLOPS = {
+    ('H100 80GB HBM3', 'bfloat16'): 989.4, ('H100 80GB HBM3', 'float32'): 494.7,  # SXM
+    ('H200', 'bfloat16'): 989.4, ('H200', 'float32'): 494.7,
+    ('A100', 'bfloat16'): 312.0, ('A100', 'float32'): 156.0,
+}
+
+
+XLA_COUNT_MIN = 0.5  # XLA's FLOP count below this share of the analytic one is incomplete
+
+
+def peak_tflops(device_kind, dtype):
+  """The PEAK_TFLOPS entry whose key is in `device_kind`, else NaN."""
+  return next((v for (kind, dt), v in PEAK_TFLOPS.items()
+               if kind in device_kind and dt == dtype), float('nan'))
 
 
 def analytic_gflop(config, training):
@@ -63,9 +87,11 @@ def analytic_gflop(config, training):
 
 
 def _cost_gflop(compiled):
+  """GFLOP of one call over all local devices: a pmapped computation is costed per device."""
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return float(cost.get('flops', float('nan'))) / 1e9 if cost else float('nan')
+  flops = float(cost.get('flops', float('nan'))) if cost else float('nan')
+  return flops * jax.local_device_count() / 1e9
 
 
 def _reset_peak_rss():
@@ -84,6 +110,14 @@ def _peak_rss_mb():
     return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:')) / 1024
 
 
+def _device_peak_mb():
+  """Largest per-device peak of allocated memory, or NaN where the backend has no
+  statistics (XLA:CPU: the process's RSS is the figure there)."""
+  stats = [d.memory_stats() for d in jax.local_devices()]
+  peaks = [s['peak_bytes_in_use'] for s in stats if s and 'peak_bytes_in_use' in s]
+  return max(peaks) / 2**20 if peaks else float('nan')
+
+
 def _time(fn, runs, warmup):
   calls_peak = _reset_peak_rss()
   for _ in range(warmup):
@@ -96,7 +130,7 @@ def _time(fn, runs, warmup):
   return statistics.median(times), _peak_rss_mb() if calls_peak else float('nan')
 
 
-def run(config, mode, batch, runs, warmup, scene_size):
+def run(config, mode, batch, runs, warmup, scene_size, peak=None):
   """Returns the summary dict printed by main."""
   rng = np.random.default_rng(0)
   model = create_model(config.model)
@@ -140,17 +174,30 @@ def run(config, mode, batch, runs, warmup, scene_size):
     compile_s = time.perf_counter() - t0
     seconds, calls_rss = _time(call, runs, 0)
     units, gflop = scene_size**2 / 1e6 / seconds, float('nan')
-  per_call = analytic_gflop(config, mode == 'train') * (batch if mode != 'scene' else 0)
+    batch = config.infer.batch_size * n_dev
+    windows = len(inference.window_grid(scene_size, scene_size, config.infer.tile,
+                                        config.infer.stride))
+    passes = augment.NUM_DIHEDRAL if config.infer.tta else 1
+  if mode != 'scene':
+    windows, passes = batch, 1
+  per_call = analytic_gflop(config, mode == 'train') * windows * passes
+  kind = jax.devices()[0].device_kind
+  # XLA:GPU's cost analysis leaves out the convolutions it hands to cuDNN (a tiny
+  # fraction of the analytic count there); then the analytic count is the figure.
+  use_xla = gflop == gflop and gflop >= XLA_COUNT_MIN * per_call
+  peak = peak or peak_tflops(kind, config.model.dtype)
   return {
       'mode': mode, 'batch_size': batch, 'width': config.model.width,
       'dtype': config.model.dtype, 'seconds_per_call': seconds, 'compile_s': compile_s,
       ('megapixels_per_s' if mode == 'scene' else 'pairs_per_s'): units,
       'pairs_per_s': units if mode != 'scene' else float('nan'),
-      'gflops_per_s': gflop / seconds if gflop == gflop else per_call / seconds,
+      'gflops_per_s': (gflop if use_xla else per_call) / seconds,
+      'flops_source': 'xla' if use_xla else 'analytic',
       'xla_gflop_per_call': gflop, 'analytic_gflop_per_call': per_call,
       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-      'calls_peak_rss_mb': calls_rss,
-      'device': f'{jax.local_device_count()} x {jax.devices()[0].device_kind}',
+      'calls_peak_rss_mb': calls_rss, 'device_peak_mb': _device_peak_mb(),
+      'mfu': per_call / seconds / 1e3 / (peak * jax.local_device_count()),
+      'device': f'{jax.local_device_count()} x {kind}',
   }
 
 
@@ -160,16 +207,21 @@ def main(argv):
   cli.setup(config.xla_flags)
   batch = _BATCH.value or config.batch_size
   with cli.user_errors():
-    r = run(config, _MODE.value, batch, _RUNS.value, _WARMUP.value, _SCENE.value)
+    r = run(config, _MODE.value, batch, _RUNS.value, _WARMUP.value, _SCENE.value, _PEAK.value)
   rate = (f'{r["megapixels_per_s"]:.3f} Mpx/s' if r['mode'] == 'scene'
           else f'{r["pairs_per_s"]:.3f} pairs/s')
   print(f'{r["mode"]} width={r["width"]} batch={r["batch_size"]} {r["dtype"]} on {r["device"]}: '
         f'{r["seconds_per_call"]:.3f} s/call, {rate}, {r["gflops_per_s"]:.1f} GFLOP/s '
+        f'({r["flops_source"]} count) '
         f'(XLA {r["xla_gflop_per_call"]:.1f}, analytic {r["analytic_gflop_per_call"]:.1f} '
         f'GFLOP/call), compile {r["compile_s"]:.1f} s, peak RSS {r["peak_rss_mb"]:.0f} MiB '
-        f'(during the timed calls {r["calls_peak_rss_mb"]:.0f} MiB)')
+        f'(during the timed calls {r["calls_peak_rss_mb"]:.0f} MiB)'
+        + ('' if np.isnan(r['device_peak_mb']) else f', device peak {r["device_peak_mb"]:.0f} MiB')
+        + ('' if np.isnan(r['mfu']) else f', MFU {100 * r["mfu"]:.1f}%'))
   if _JSON.value:
-    print(json.dumps(r))
+    # NaN (a figure this backend lacks) as null: strict JSON readers reject NaN.
+    print(json.dumps({k: None if isinstance(v, float) and np.isnan(v) else v
+                      for k, v in r.items()}))
 
 
 if __name__ == '__main__':

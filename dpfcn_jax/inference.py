@@ -65,17 +65,27 @@ def run_windows(infer, params, read_window, starts, tile, batch_per_device, rng)
   """
   n_dev = jax.local_device_count()
   chunk = n_dev * batch_per_device
+  pending = None
   for i in range(0, len(starts), chunk):
     group = starts[i:i + chunk]
     full = group + [group[-1]] * (chunk - len(group))
     pairs = [read_window(r, c) for r, c in full]
     pre = np.stack([p[0] for p in pairs]).reshape(n_dev, batch_per_device, tile, tile, -1)
     post = np.stack([p[1] for p in pairs]).reshape(n_dev, batch_per_device, tile, tile, -1)
-    prob, std = infer(params, pre, post, jax.random.fold_in(rng, i))
-    prob = np.asarray(prob).reshape(chunk, tile, tile)
-    std = np.asarray(std).reshape(chunk, tile, tile)
-    for j, origin in enumerate(group):
-      yield origin, prob[j], std[j]
+    out = infer(params, pre, post, jax.random.fold_in(rng, i))
+    # Dispatch is asynchronous: the accelerator runs this batch while the caller
+    # blends the previous one and the next one is cut.
+    if pending is not None:
+      yield from _unbatch(*pending, chunk, tile)
+    pending = group, out
+  if pending is not None:
+    yield from _unbatch(*pending, chunk, tile)
+
+
+def _unbatch(group, out, chunk, tile):
+  prob, std = (np.asarray(a).reshape(chunk, tile, tile) for a in out)
+  for j, origin in enumerate(group):
+    yield origin, prob[j], std[j]
 
 
 def mirror_index(length: int, size: int) -> np.ndarray:
@@ -104,10 +114,12 @@ def stream_probability(infer, params, read_rows, height, width, tile, stride,
   def read_window(r, c):
     if r not in bands:
       bands.clear()  # windows come row by row; a batch keeps views of what it needs
-      pre, post = read_rows(src_rows[r:r + tile])
-      bands[r] = (pre[:, src_cols], post[:, src_cols])
+      bands[r] = read_rows(src_rows[r:r + tile])
     pre, post = bands[r]
-    return pre[:, c:c + tile], post[:, c:c + tile]
+    if c + tile <= width:  # a view; only windows over the right edge need mirrored columns
+      return pre[:, c:c + tile], post[:, c:c + tile]
+    cols = src_cols[c:c + tile]
+    return pre[:, cols], post[:, cols]
 
   acc, acc_std, wsum = (np.zeros((tile, pw), np.float32) for _ in range(3))
   top = 0

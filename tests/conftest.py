@@ -18,6 +18,9 @@ jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
 # Test models are tiny: XLA's optimisation passes cost more than they save.
 os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
 jax.config.update('jax_disable_most_optimizations', True)
+# On a GPU, f32 products and convolutions default to TF32 (10-bit mantissa), which the
+# tolerances that pin one formulation against another are not written for.
+jax.config.update('jax_default_matmul_precision', 'highest')
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data'

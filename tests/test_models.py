@@ -87,6 +87,16 @@ def test_unknown_model_name_is_a_config_error():
 
 
 @pytest.mark.parametrize('name', ['dpfcn', 'fcn', 'unet', 'fcnpp'])
+def test_fast_wgrad_is_for_xla_cpu_only(name, monkeypatch):
+  c = load_config()
+  c.model.name = name
+  assert create_model(c.model).fast_wgrad
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  assert not create_model(c.model).fast_wgrad
+  assert c.model.fast_wgrad  # the caller's config is left as it was
+
+
+@pytest.mark.parametrize('name', ['dpfcn', 'fcn', 'unet', 'fcnpp'])
 def test_fast_wgrad_switch_reaches_every_conv_and_keeps_the_gradients(name):
   c = load_config()
   c.model.update(name=name, width=4, depth=2, jfl_width=4, keep_prob=1.0)
@@ -98,7 +108,8 @@ def test_fast_wgrad_switch_reaches_every_conv_and_keeps_the_gradients(name):
     v = m.init(jax.random.key(0), x1, x2, train=False)
     loss = lambda p: jnp.sum(m.apply({'params': p}, x1, x2, train=False) ** 2)
     # The custom VJP shows in the traced program only where the switch got through.
-    assert ('custom_vjp_call' in str(jax.make_jaxpr(loss)(v['params']))) == fast
+    assert ('custom_vjp_call' in str(jax.make_jaxpr(loss)(v['params']))) == (
+        fast and jax.default_backend() == 'cpu')
     grads[fast] = jax.grad(loss)(v['params'])
   for a, b in zip(jax.tree.leaves(grads[True]), jax.tree.leaves(grads[False])):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
