@@ -212,6 +212,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
   restored = checkpoint.restore(mngr, state, sharding) if mngr.latest_step() is not None else None
   state = restored if restored is not None else jax.device_put(state, sharding)
+  # On this process's devices, where pmap reads it: else it is copied there every step.
+  dropout_rng = jax.device_put(dropout_rng, replicated_sharding(jax.local_devices()))
   start = int(jax.device_get(state.step))
   if start:
     log.info('resumed from step %d in %s', start, workdir)

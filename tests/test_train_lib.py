@@ -1,5 +1,6 @@
 """The pmapped step, checkpoint resume, and learning on a tiny synthetic run."""
 import json
+import logging
 
 import jax
 import numpy as np
@@ -47,6 +48,27 @@ def test_state_has_no_device_axis(tiny_config):
   state, _ = step(state, train_lib.shard(_batch(tiny_config)), jax.random.key(0, impl='rbg'))
   assert jax.tree.map(np.shape, jax.device_get(state.params)) == before
   assert int(state.step) == 1
+
+
+def test_steps_move_nothing_between_host_and_devices_and_compile_once(tiny_config, caplog):
+  # big_vision's check: inside the step nothing crosses host <-> devices implicitly
+  # (batches and the key are put there first, as train_and_evaluate does); steps 2-3
+  # reuse step 1's compilation (static shapes, the state fed where pmap keeps it).
+  sites = pipeline.load_split(tiny_config.data, 'train')
+  sampler = pipeline.BlockSampler(sites, tiny_config.data.tile, tiny_config.seed)
+  batches = [train_lib.device_batch(sampler, tiny_config, i) for i in range(3)]
+  keys = [jax.device_put(jax.random.fold_in(jax.random.key(0, impl='rbg'), i),
+                         train_lib.replicated_sharding()) for i in range(3)]
+  state = train_lib.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
+  state = jax.device_put(jax.device_get(state), train_lib.replicated_sharding())
+  step = train_lib.make_p_train_step(tiny_config)
+  with jax.transfer_guard('disallow'), jax.log_compiles(True), caplog.at_level(logging.WARNING):
+    for batch, key in zip(batches, keys):
+      state, m = step(state, batch, key)
+  assert len([r for r in caplog.records if r.getMessage().startswith('Compiling')]) == 1
+  assert int(state.step) == 3 and np.isfinite(float(m['loss']))
+  with jax.transfer_guard('disallow'), pytest.raises(Exception, match='transfer'):
+    step(state, train_lib.shard(sampler.batch(3, tiny_config.batch_size)), keys[0])  # a host batch
 
 
 def test_resume_from_checkpoint_equals_uninterrupted_run(tiny_config, tmp_path):
