@@ -28,7 +28,7 @@ def test_peak_lookup_names_the_card_and_dtype():
 
 
 @pytest.mark.parametrize('mode', ['train', 'infer', 'scene'])
-def test_json_summary_on_two_devices(mode):
+def test_json_summary_on_two_devices(mode, tiny_config):
   env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES='2')
   scene = ['--scene_size=80', '--config.infer.stride=24'] if mode == 'scene' else []
   r = subprocess.run([sys.executable, '-m', 'dpfcn_jax.benchmark', '--config=configs/synthetic.py',
@@ -46,14 +46,9 @@ def test_json_summary_on_two_devices(mode):
     assert s['megapixels_per_s'] > 0 and s['pairs_per_s'] is None and s['batch_size'] == 16
     assert s['flops_source'] == 'analytic'
     assert s['analytic_gflop_per_call'] == pytest.approx(
-        9 * benchmark.analytic_gflop(_tiny_config(), training=False))
+        9 * benchmark.analytic_gflop(tiny_config, training=False))  # TINY's widths
   else:
     assert s['batch_size'] == 8 and s['pairs_per_s'] > 0 and s['flops_source'] == 'xla'
     # XLA costs a pmapped step per device; the summary is for both.
     assert s['xla_gflop_per_call'] == pytest.approx(s['analytic_gflop_per_call'], rel=0.15)
 
-
-def _tiny_config():
-  c = load_config('synthetic')
-  c.model.width, c.model.jfl_width, c.model.depth, c.data.tile = 4, 4, 2, 32
-  return c

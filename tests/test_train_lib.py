@@ -11,10 +11,13 @@ from dpfcn_jax.data import pipeline
 from dpfcn_jax.models import create_model
 
 
+def _sampler(config):
+  return pipeline.BlockSampler(pipeline.load_split(config.data, 'train'), config.data.tile,
+                               config.seed)
+
+
 def _batch(config):
-  sites = pipeline.load_split(config.data, 'train')
-  sampler = pipeline.BlockSampler(sites, config.data.tile, config.seed)
-  return sampler.batch(0, config.batch_size)
+  return _sampler(config).batch(0, config.batch_size)
 
 
 def _params_allclose(a, b, **tol):
@@ -54,8 +57,7 @@ def test_steps_move_nothing_between_host_and_devices_and_compile_once(tiny_confi
   # big_vision's check: inside the step nothing crosses host <-> devices implicitly
   # (batches and the key are put there first, as train_and_evaluate does); steps 2-3
   # reuse step 1's compilation (static shapes, the state fed where pmap keeps it).
-  sites = pipeline.load_split(tiny_config.data, 'train')
-  sampler = pipeline.BlockSampler(sites, tiny_config.data.tile, tiny_config.seed)
+  sampler = _sampler(tiny_config)
   batches = [train_lib.device_batch(sampler, tiny_config, i) for i in range(3)]
   keys = [jax.device_put(jax.random.fold_in(jax.random.key(0, impl='rbg'), i),
                          train_lib.replicated_sharding()) for i in range(3)]
