@@ -31,6 +31,7 @@ def get_config():
   c.model.input_norm = 'none'       # 'tile' (the synthetic recipe's) cost 10 val F1 here
   # The runs recorded in docs/RESULTS.md used flax's nn.Dropout and XLA's YNNPACK convolutions.
   c.model.dropout_bits = 32
+  c.model.winograd = False
   c.xla_flags = ''
   c.num_train_steps = 2000
   c.eval_every_steps = 250

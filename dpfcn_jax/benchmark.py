@@ -48,7 +48,7 @@ PEAK_TFLOPS = {
 }
 
 
-XLA_COUNT_MIN = 0.5  # XLA's FLOP count below this share of the analytic one is incomplete
+XLA_COUNT_MIN = 0.5  # XLA's FLOP count below this share of the analytic one: see run()
 
 
 def peak_tflops(device_kind, dtype):
@@ -183,7 +183,9 @@ def run(config, mode, batch, runs, warmup, scene_size, peak=None):
   per_call = analytic_gflop(config, mode == 'train') * windows * passes
   kind = jax.devices()[0].device_kind
   # XLA:GPU's cost analysis leaves out the convolutions it hands to cuDNN (a tiny
-  # fraction of the analytic count there); then the analytic count is the figure.
+  # fraction of the analytic count there), and Winograd convolutions (models/winograd.py)
+  # multiply a third as often; then the analytic count is the figure: the FLOP/s of
+  # the same work done as direct convolutions.
   use_xla = gflop == gflop and gflop >= XLA_COUNT_MIN * per_call
   peak = peak or peak_tflops(kind, config.model.dtype)
   return {

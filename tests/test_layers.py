@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dpfcn_jax.models import layers
+from dpfcn_jax.models import layers, winograd
 
 _X = np.random.default_rng(0).standard_normal((2, 6, 8, 3)).astype(np.float32)
 
@@ -145,6 +145,20 @@ def test_conv3x3_grads_match_lax(image):
              for s in ((*image, 4), (3, 3, 4, 3), (*image, 3)))
   grads = lambda f: jax.jit(lambda x, w, g: jax.vjp(f, x, w)[1](g))(x, w, g)
   _assert_close(grads(layers.conv3x3), grads(layers._conv3x3))
+
+
+def test_conv3x3_winograd_forward_and_data_gradient_match_lax():
+  # Wide and tiled enough for winograd.applies, so the custom VJP's forward and data
+  # gradient both take the Winograd path; the weight gradient is the GEMMs' as ever.
+  x, g = np.random.default_rng(4).standard_normal((2, 2, 32, 32, 64)).astype(np.float32)
+  w = (np.random.default_rng(5).standard_normal((3, 3, 64, 64)) / 24).astype(np.float32)
+  assert winograd.applies(x.shape, w.shape, x.dtype)
+  ours = lambda x, w: layers.conv3x3(x, w, True)
+  # The transformed tiles' 16 GEMMs are in the traced program, no direct convolution.
+  jaxpr = str(jax.make_jaxpr(lambda x, w, g: jax.vjp(ours, x, w)[1](g))(x, w, g))
+  assert 'dot_general' in jaxpr and 'conv_general_dilated' not in jaxpr
+  out_and_grads = lambda f: jax.jit(lambda x, w, g: (f(x, w), jax.vjp(f, x, w)[1](g)))(x, w, g)
+  _assert_close(out_and_grads(ours), out_and_grads(layers._conv3x3))
 
 
 def test_param_count_of_dfe_unchanged():

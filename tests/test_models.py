@@ -1,4 +1,6 @@
 """Table I: shapes and parameter counts of DFE, JFL and DP-FCN."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,6 +96,30 @@ def test_fast_wgrad_is_for_xla_cpu_only(name, monkeypatch):
   monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
   assert not create_model(c.model).fast_wgrad
   assert c.model.fast_wgrad  # the caller's config is left as it was
+
+
+def test_winograd_is_for_xla_cpu_inference_only(monkeypatch):
+  c = load_config()
+  c.model.update(width=64, jfl_width=64, depth=1)  # 32x32 at batch 2: 512 tiles at level 0
+  x1, x2 = jax.random.uniform(jax.random.key(1), (2, 2, 32, 32, 3))
+  rngs = {'dropout': jax.random.key(2, impl='rbg')}
+  out = {}
+  for on in (True, False):
+    c.model.winograd = on
+    m = create_model(c.model)
+    assert m.winograd == on
+    v = m.init(jax.random.key(0), x1, x2, train=False)
+    out[on] = [jax.jit(functools.partial(m.apply, train=train, rngs=rngs))(v, x1, x2)
+               for train in (False, True)]
+  # Inference: equal to rounding, but computed differently (so Winograd did run)...
+  np.testing.assert_allclose(out[True][0], out[False][0], rtol=1e-4, atol=1e-4)
+  assert not np.array_equal(out[True][0], out[False][0])
+  # ...and training is untouched by the switch, bit for bit.
+  np.testing.assert_array_equal(out[True][1], out[False][1])
+  c.model.winograd = True
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  assert not create_model(c.model).winograd
+  assert c.model.winograd  # the caller's config is left as it was
 
 
 @pytest.mark.parametrize('name', ['dpfcn', 'fcn', 'unet', 'fcnpp'])

@@ -11,12 +11,16 @@ from dpfcn_jax.models.dpfcn import DPFCN
 def create_model(model_config):
   """Builds the flax module named by `model_config.name` (see configs/default.py).
 
-  `fast_wgrad` works around XLA:CPU's slow convolution weight gradients and is
-  dropped on other backends: on an H100, cuDNN's own are 1.46x faster (docs/RESULTS.md).
+  `fast_wgrad` and `winograd` work around XLA:CPU's convolutions and are dropped on
+  other backends: on an H100, cuDNN's own weight gradients are 1.46x faster than
+  fast_wgrad's (docs/RESULTS.md), and cuDNN chooses its own convolution algorithms.
   """
-  if model_config.fast_wgrad and jax.default_backend() != 'cpu':
+  cpu_only = ('fast_wgrad', 'winograd')
+  if jax.default_backend() != 'cpu' and any(model_config.get(k) for k in cpu_only):
     model_config = copy.deepcopy(model_config)
-    model_config.fast_wgrad = False
+    for k in cpu_only:
+      if k in model_config:
+        model_config[k] = False
   dtype = jnp.dtype(model_config.dtype)
   rate = 1.0 - model_config.keep_prob
   if model_config.name == 'dpfcn':
@@ -24,7 +28,7 @@ def create_model(model_config):
                  shared_dfe=model_config.shared_dfe, jfl_width=model_config.jfl_width,
                  num_classes=model_config.num_classes, dtype=dtype,
                  fast_wgrad=model_config.fast_wgrad, input_norm=model_config.input_norm,
-                 dropout_bits=model_config.dropout_bits)
+                 dropout_bits=model_config.dropout_bits, winograd=model_config.winograd)
   from dpfcn_jax.models import baselines  # pylint: disable=g-import-not-at-top
   if model_config.name in baselines.MODELS:
     return baselines.MODELS[model_config.name](model_config, dtype)

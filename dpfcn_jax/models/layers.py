@@ -14,12 +14,15 @@ slower than the same work as a batch of products over row chunks summed afterwar
 so `wgrad_dot` splits the rows (in a whole training step the gain was within the
 host's noise: docs/RESULTS.md).
 """
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from dpfcn_jax.errors import ConfigError
+from dpfcn_jax.models import winograd as winograd_lib
 
 xavier = nn.initializers.xavier_uniform()
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
@@ -42,25 +45,27 @@ def wgrad_dot(x, g):
   return per_chunk.sum(0)
 
 
-def _conv3x3(x, w):
+def _conv3x3(x, w, winograd=False):
+  if winograd and winograd_lib.applies(x.shape, w.shape, x.dtype):
+    return winograd_lib.winograd_conv3x3(x, w)
   return lax.conv_general_dilated(x, w, (1, 1), 'SAME', dimension_numbers=_NHWC)
 
 
-@jax.custom_vjp
-def conv3x3(x, w):
-  """3x3 stride-1 SAME cross-correlation, NHWC input, HWIO kernel."""
-  return _conv3x3(x, w)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv3x3(x, w, winograd=False):
+  """3x3 stride-1 SAME cross-correlation, NHWC input, HWIO kernel (winograd.py if set)."""
+  return _conv3x3(x, w, winograd)
 
 
-def _conv3x3_fwd(x, w):
-  return _conv3x3(x, w), (x, w)
+def _conv3x3_fwd(x, w, winograd):
+  return _conv3x3(x, w, winograd), (x, w)
 
 
-def _conv3x3_bwd(res, g):
+def _conv3x3_bwd(winograd, res, g):
   x, w = res
   # Data gradient: a forward convolution of g with the flipped, in/out-swapped
   # kernel, which XLA:CPU runs at forward speed.
-  dx = _conv3x3(g, jnp.swapaxes(w[::-1, ::-1], 2, 3))
+  dx = _conv3x3(g, jnp.swapaxes(w[::-1, ::-1], 2, 3), winograd)
   # Weight gradient: dw[a, b] = sum_{n,i,j} x[n,i,j,:]^T g[n,i+1-a,j+1-b,:], nine
   # GEMMs contracting N*H*W over windows of the zero-padded g. A loop, not nine
   # unrolled products: XLA otherwise copies all nine windows before the first
@@ -80,13 +85,15 @@ conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 
 def _conv3x3_hook(lhs, rhs, window_strides, padding, *, lhs_dilation=None,
                   rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-                  precision=None):
+                  precision=None, fast_wgrad=True, winograd=False):
   """Stands in for lax.conv_general_dilated inside nn.Conv (same call)."""
   del dimension_numbers, precision  # nn.Conv's are NHWC/HWIO, default precision
   assert rhs.shape[:2] == (3, 3) and tuple(window_strides) == (1, 1)
   assert padding == 'SAME' and feature_group_count == 1
   assert all(d in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
-  return conv3x3(lhs, rhs)
+  if fast_wgrad:
+    return conv3x3(lhs, rhs, winograd)
+  return _conv3x3(lhs, rhs, winograd)  # autodiff differentiates whichever it is
 
 
 @jax.custom_vjp
@@ -121,16 +128,24 @@ upconv2x2.defvjp(_upconv2x2_fwd, _upconv2x2_bwd)
 
 
 class Conv3x3(nn.Module):
-  """3x3, stride 1, SAME padding convolution (Table I); fast_wgrad: see above."""
+  """3x3, stride 1, SAME padding convolution (Table I).
+
+  fast_wgrad: see above. winograd: F(2x2, 3x3) for the layers where it pays
+  (models/winograd.py), in the forward pass and, with fast_wgrad, the data gradient.
+  """
   features: int
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
+  winograd: bool = False
 
   @nn.compact
   def __call__(self, x):
+    hook = None
+    if self.fast_wgrad or self.winograd:
+      hook = functools.partial(_conv3x3_hook, fast_wgrad=self.fast_wgrad,
+                               winograd=self.winograd)
     return nn.Conv(self.features, (3, 3), padding='SAME', kernel_init=xavier,
-                   dtype=self.dtype, name='conv',
-                   conv_general_dilated=_conv3x3_hook if self.fast_wgrad else None)(x)
+                   dtype=self.dtype, name='conv', conv_general_dilated=hook)(x)
 
 
 class Conv1x1(nn.Module):
