@@ -4,7 +4,7 @@ Each 2x2 output tile comes from a 4x4 input tile as A^T [(G g G^T) * (B^T d B)] 
 16 multiplications per tile and channel pair instead of 36, the products being 16
 batched GEMMs over all tiles. XLA:CPU's direct convolutions run at 100-145 GFLOP/s on
 the 2-core host; the GEMMs here do 2.25x less work, and the input and output
-transforms are elementwise fusions. The DP-FCN inference call got 12-13% faster (two
+transforms are elementwise fusions. The DP-FCN inference call got 5-13% faster (three
 alternated rounds), for 3.5x the temporary memory (741 MiB at batch 8) and a 14 s
 compile instead of 1 s (docs/RESULTS.md). Outputs differ from lax's convolution by
 rounding only (~3e-6 at unit scale, pinned in tests/test_winograd.py).
