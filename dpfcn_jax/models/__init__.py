@@ -15,12 +15,9 @@ def create_model(model_config):
   other backends: on an H100, cuDNN's own weight gradients are 1.46x faster than
   fast_wgrad's (docs/RESULTS.md), and cuDNN chooses its own convolution algorithms.
   """
-  cpu_only = ('fast_wgrad', 'winograd')
-  if jax.default_backend() != 'cpu' and any(model_config.get(k) for k in cpu_only):
+  if jax.default_backend() != 'cpu':
     model_config = copy.deepcopy(model_config)
-    for k in cpu_only:
-      if k in model_config:
-        model_config[k] = False
+    model_config.fast_wgrad = model_config.winograd = False
   dtype = jnp.dtype(model_config.dtype)
   rate = 1.0 - model_config.keep_prob
   if model_config.name == 'dpfcn':
