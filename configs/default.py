@@ -34,6 +34,7 @@ def get_config():
   c.model.fast_wgrad = True         # conv weight gradients as GEMMs on XLA:CPU (slow at them); ignored on GPU/TPU
   c.model.dropout_bits = 8          # random bits per DFE dropout decision: 8 (keep_prob to 1/256) | 32
   c.model.winograd = True           # inference: wide f32 3x3 convs by Winograd F(2x2, 3x3) on XLA:CPU; ignored on GPU/TPU
+  c.model.winograd_wgrad = True     # training, with fast_wgrad: their weight gradients by Winograd F(3x3, 2x2)
 
   # ---- data ----
   c.data = ml_collections.ConfigDict()

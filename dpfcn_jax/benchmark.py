@@ -119,6 +119,7 @@ def _device_peak_mb():
 
 
 def _time(fn, runs, warmup):
+  cli.release_heap()  # what the compiler freed, as train_lib does after the first step
   calls_peak = _reset_peak_rss()
   for _ in range(warmup):
     jax.block_until_ready(fn())

@@ -94,7 +94,8 @@ def _reason(error):
 # Config fields added after checkpoints were first written, each with the value that
 # reproduces the code those checkpoints were trained with.
 ADDED_FIELDS = {'model.input_norm': 'none', 'model.dropout_bits': 32,
-                'data.positive_fraction': 0.0, 'xla_flags': '', 'model.winograd': False}
+                'data.positive_fraction': 0.0, 'xla_flags': '', 'model.winograd': False,
+                'model.winograd_wgrad': False}
 
 
 def with_added_fields(config: dict) -> dict:

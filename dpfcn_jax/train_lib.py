@@ -21,7 +21,7 @@ from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dpfcn_jax import checkpoint, eval_lib, inference, metrics
+from dpfcn_jax import checkpoint, cli, eval_lib, inference, metrics
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError, DpfcnError
 from dpfcn_jax.models import create_model
@@ -232,6 +232,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                        range(start, config.num_train_steps))
     for step, batch in batches:
       state, step_metrics = p_train_step(state, batch, dropout_rng)
+      if step == start:  # the step has compiled: the compiler's freed memory goes back
+        cli.release_heap()
       done = step + 1
       if done % config.log_every_steps == 0 or done == config.num_train_steps:
         m = jax.device_get(step_metrics)

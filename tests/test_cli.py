@@ -57,3 +57,11 @@ def test_the_default_flag_reaches_xla_from_every_entry_point(entry):
   if not _uses_ynn(''):
     pytest.skip("this host's XLA does not send convolutions to YNNPACK")
   assert not _uses_ynn(default.get_config().xla_flags, f'dpfcn_jax.{entry}')
+
+
+def test_release_heap_is_a_no_op_without_malloc_trim(monkeypatch):
+  cli.release_heap()  # glibc: trims; must not raise
+  def no_libc(_):
+    raise OSError('no C library')
+  monkeypatch.setattr(cli.ctypes, 'CDLL', no_libc)
+  cli.release_heap()

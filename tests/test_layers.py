@@ -161,6 +161,17 @@ def test_conv3x3_winograd_forward_and_data_gradient_match_lax():
   _assert_close(out_and_grads(ours), out_and_grads(layers._conv3x3))
 
 
+def test_conv3x3_winograd_weight_gradient_matches_lax():
+  x, g = np.random.default_rng(6).standard_normal((2, 2, 32, 32, 64)).astype(np.float32)
+  w = (np.random.default_rng(7).standard_normal((3, 3, 64, 64)) / 24).astype(np.float32)
+  grads = lambda f: jax.jit(lambda x, w, g: jax.vjp(f, x, w)[1](g))(x, w, g)
+  ours = grads(lambda x, w: layers.conv3x3(x, w, False, True))
+  taps = grads(lambda x, w: layers.conv3x3(x, w, False, False))
+  np.testing.assert_array_equal(ours[0], taps[0])  # the data gradient is not touched
+  assert not np.array_equal(ours[1], taps[1])      # the Winograd weight gradient ran
+  _assert_close(ours, grads(layers._conv3x3))
+
+
 def test_param_count_of_dfe_unchanged():
   from dpfcn_jax.models.dfe import DFE
   shapes = jax.eval_shape(lambda: DFE().init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)),

@@ -122,6 +122,27 @@ def test_winograd_is_for_xla_cpu_inference_only(monkeypatch):
   assert c.model.winograd  # the caller's config is left as it was
 
 
+def test_winograd_wgrad_changes_only_the_training_gradients(monkeypatch):
+  c = load_config()
+  c.model.update(width=64, jfl_width=64, depth=1, keep_prob=1.0)
+  x1, x2 = jax.random.uniform(jax.random.key(1), (2, 2, 32, 32, 3))
+  out = {}
+  for on in (True, False):
+    c.model.winograd_wgrad = on
+    m = create_model(c.model)
+    v = m.init(jax.random.key(0), x1, x2, train=False)
+    loss = lambda p: jnp.sum(m.apply({'params': p}, x1, x2, train=True) ** 2)
+    out[on] = (m.apply(v, x1, x2, train=False), jax.jit(jax.grad(loss))(v['params']))
+  np.testing.assert_array_equal(out[True][0], out[False][0])
+  for a, b in zip(jax.tree.leaves(out[True][1]), jax.tree.leaves(out[False][1])):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * float(jnp.max(jnp.abs(b))))
+  kernel = lambda grads: grads['dfe_pre']['down0_conv1']['conv']['kernel']
+  assert not np.array_equal(kernel(out[True][1]), kernel(out[False][1]))
+  c.model.winograd_wgrad = True
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  assert not create_model(c.model).winograd_wgrad
+
+
 @pytest.mark.parametrize('name', ['dpfcn', 'fcn', 'unet', 'fcnpp'])
 def test_fast_wgrad_switch_reaches_every_conv_and_keeps_the_gradients(name):
   c = load_config()

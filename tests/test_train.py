@@ -57,7 +57,7 @@ def test_checkpoints_written_before_later_config_fields_still_restore(trained, t
   assert params and restored.model.width == 4
   assert (restored.model.input_norm, restored.model.dropout_bits) == ('none', 32)
   assert (restored.data.positive_fraction, restored.xla_flags) == (0.0, '')
-  assert restored.model.winograd is False
+  assert restored.model.winograd is False and restored.model.winograd_wgrad is False
 
 
 def test_eval_val_writes_scores_and_maps(trained):

@@ -54,6 +54,28 @@ def test_chunks_over_images_give_the_same_result(budget, chunks, chunk_bytes):
   np.testing.assert_allclose(winograd.winograd_conv3x3(x, w), _lax(x, w), rtol=TOL, atol=TOL)
 
 
+def _lax_wgrad(x, g):
+  w0 = jnp.zeros((3, 3, x.shape[-1], g.shape[-1]), jnp.float32)
+  return jax.vjp(lambda w: _lax(x, w), w0)[1](g)[0]
+
+
+@pytest.mark.parametrize('x_shape,out,budget', [
+    ((2, 8, 8, 16), 16, 2**30),   # one pass
+    ((3, 6, 10, 5), 7, 2**30),    # odd channel counts, non-square
+    ((1, 2, 2, 4), 3, 2**30),     # one tile
+    ((4, 8, 8, 8), 6, 1),         # a chunk per image, summed
+])
+def test_weight_gradient_matches_lax(x_shape, out, budget, chunk_bytes):
+  chunk_bytes(budget)
+  rng = np.random.default_rng(2)
+  x = rng.standard_normal(x_shape).astype(np.float32)
+  g = rng.standard_normal((*x_shape[:3], out)).astype(np.float32)
+  dw = jax.jit(winograd.winograd_wgrad3x3)(x, g)
+  # A sum over N*H*W products: scale the tolerance by its size.
+  scale = np.sqrt(np.prod(x_shape[:3]))
+  np.testing.assert_allclose(dw, _lax_wgrad(x, g), rtol=TOL, atol=TOL * scale)
+
+
 def test_kernel_transform_is_g_w_gt():
   w = _pair((1, 2, 2, 3), 2)[1]
   g = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float32)

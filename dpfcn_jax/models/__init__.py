@@ -11,13 +11,13 @@ from dpfcn_jax.models.dpfcn import DPFCN
 def create_model(model_config):
   """Builds the flax module named by `model_config.name` (see configs/default.py).
 
-  `fast_wgrad` and `winograd` work around XLA:CPU's convolutions and are dropped on
+  `fast_wgrad`, `winograd` and `winograd_wgrad` work around XLA:CPU's convolutions and are dropped on
   other backends: on an H100, cuDNN's own weight gradients are 1.46x faster than
   fast_wgrad's (docs/RESULTS.md), and cuDNN chooses its own convolution algorithms.
   """
   if jax.default_backend() != 'cpu':
     model_config = copy.deepcopy(model_config)
-    model_config.fast_wgrad = model_config.winograd = False
+    model_config.fast_wgrad = model_config.winograd = model_config.winograd_wgrad = False
   dtype = jnp.dtype(model_config.dtype)
   rate = 1.0 - model_config.keep_prob
   if model_config.name == 'dpfcn':
@@ -25,7 +25,8 @@ def create_model(model_config):
                  shared_dfe=model_config.shared_dfe, jfl_width=model_config.jfl_width,
                  num_classes=model_config.num_classes, dtype=dtype,
                  fast_wgrad=model_config.fast_wgrad, input_norm=model_config.input_norm,
-                 dropout_bits=model_config.dropout_bits, winograd=model_config.winograd)
+                 dropout_bits=model_config.dropout_bits, winograd=model_config.winograd,
+                 winograd_wgrad=model_config.winograd_wgrad)
   from dpfcn_jax.models import baselines  # pylint: disable=g-import-not-at-top
   if model_config.name in baselines.MODELS:
     return baselines.MODELS[model_config.name](model_config, dtype)

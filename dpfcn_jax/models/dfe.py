@@ -20,11 +20,13 @@ class DFE(nn.Module):
   fast_wgrad: bool = True  # layers.py: conv weight gradients as GEMMs
   dropout_bits: int = 8    # layers.dropout: 8 ByteDropout, 32 flax's nn.Dropout
   winograd: bool = False   # layers.Conv3x3: F(2x2, 3x3) where it pays
+  winograd_wgrad: bool = False  # layers.Conv3x3: weight gradients by Winograd too
 
   def _block(self, x, features, train, name):
     for i in range(2):
       x = layers.Conv3x3(features, dtype=self.dtype, fast_wgrad=self.fast_wgrad,
-                         winograd=self.winograd, name=f'{name}_conv{i}')(x)
+                         winograd=self.winograd, winograd_wgrad=self.winograd_wgrad,
+                         name=f'{name}_conv{i}')(x)
       x = nn.relu(x)
       x = layers.dropout(self.dropout_rate, self.dropout_bits)(x, deterministic=not train)
     return x

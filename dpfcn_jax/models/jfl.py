@@ -16,10 +16,12 @@ class JFL(nn.Module):
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
   winograd: bool = False
+  winograd_wgrad: bool = False
 
   @nn.compact
   def __call__(self, f):
     for i in range(2):
       f = nn.relu(layers.Conv3x3(self.width, dtype=self.dtype, fast_wgrad=self.fast_wgrad,
-                                 winograd=self.winograd, name=f'conv{i}')(f))
+                                 winograd=self.winograd, winograd_wgrad=self.winograd_wgrad,
+                                 name=f'conv{i}')(f))
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(f)

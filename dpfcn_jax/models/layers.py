@@ -51,17 +51,19 @@ def _conv3x3(x, w, winograd=False):
   return lax.conv_general_dilated(x, w, (1, 1), 'SAME', dimension_numbers=_NHWC)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv3x3(x, w, winograd=False):
-  """3x3 stride-1 SAME cross-correlation, NHWC input, HWIO kernel (winograd.py if set)."""
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv3x3(x, w, winograd=False, winograd_wgrad=False):
+  """3x3 stride-1 SAME cross-correlation, NHWC input, HWIO kernel. winograd: forward
+  and data gradient by winograd.py; winograd_wgrad: the weight gradient too."""
   return _conv3x3(x, w, winograd)
 
 
-def _conv3x3_fwd(x, w, winograd):
+def _conv3x3_fwd(x, w, winograd, winograd_wgrad):
+  del winograd_wgrad
   return _conv3x3(x, w, winograd), (x, w)
 
 
-def _conv3x3_bwd(winograd, res, g):
+def _conv3x3_bwd(winograd, winograd_wgrad, res, g):
   x, w = res
   # Data gradient: a forward convolution of g with the flipped, in/out-swapped
   # kernel, which XLA:CPU runs at forward speed.
@@ -70,6 +72,8 @@ def _conv3x3_bwd(winograd, res, g):
   # GEMMs contracting N*H*W over windows of the zero-padded g. A loop, not nine
   # unrolled products: XLA otherwise copies all nine windows before the first
   # GEMM (9x the size of g per layer); the loop holds one at a time, same speed.
+  if winograd_wgrad and winograd_lib.applies(x.shape, w.shape, x.dtype):
+    return dx, winograd_lib.winograd_wgrad3x3(x, g).astype(w.dtype)
   gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
 
   def tap(_, t):
@@ -85,14 +89,14 @@ conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 
 def _conv3x3_hook(lhs, rhs, window_strides, padding, *, lhs_dilation=None,
                   rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-                  precision=None, fast_wgrad=True, winograd=False):
+                  precision=None, fast_wgrad=True, winograd=False, winograd_wgrad=False):
   """Stands in for lax.conv_general_dilated inside nn.Conv (same call)."""
   del dimension_numbers, precision  # nn.Conv's are NHWC/HWIO, default precision
   assert rhs.shape[:2] == (3, 3) and tuple(window_strides) == (1, 1)
   assert padding == 'SAME' and feature_group_count == 1
   assert all(d in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
   if fast_wgrad:
-    return conv3x3(lhs, rhs, winograd)
+    return conv3x3(lhs, rhs, winograd, winograd_wgrad)
   return _conv3x3(lhs, rhs, winograd)  # autodiff differentiates whichever it is
 
 
@@ -132,18 +136,20 @@ class Conv3x3(nn.Module):
 
   fast_wgrad: see above. winograd: F(2x2, 3x3) for the layers where it pays
   (models/winograd.py), in the forward pass and, with fast_wgrad, the data gradient.
+  winograd_wgrad (with fast_wgrad): the weight gradient by Winograd at those layers.
   """
   features: int
   dtype: jnp.dtype = jnp.float32
   fast_wgrad: bool = True
   winograd: bool = False
+  winograd_wgrad: bool = False
 
   @nn.compact
   def __call__(self, x):
     hook = None
     if self.fast_wgrad or self.winograd:
       hook = functools.partial(_conv3x3_hook, fast_wgrad=self.fast_wgrad,
-                               winograd=self.winograd)
+                               winograd=self.winograd, winograd_wgrad=self.winograd_wgrad)
     return nn.Conv(self.features, (3, 3), padding='SAME', kernel_init=xavier,
                    dtype=self.dtype, name='conv', conv_general_dilated=hook)(x)
 
