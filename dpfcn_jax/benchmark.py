@@ -119,7 +119,6 @@ def _device_peak_mb():
 
 
 def _time(fn, runs, warmup):
-  cli.release_heap()  # what the compiler freed, as train_lib does after the first step
   calls_peak = _reset_peak_rss()
   for _ in range(warmup):
     jax.block_until_ready(fn())
@@ -148,6 +147,9 @@ def run(config, mode, batch, runs, warmup, scene_size, peak=None):
     t0 = time.perf_counter()
     compiled = step.lower(state, b, key).compile()
     compile_s = time.perf_counter() - t0
+    # As train_lib after its first step. Not at inference: there the heap glibc keeps
+    # saves page faults on every call (2-7% faster, docs/RESULTS.md).
+    cli.release_heap()
     holder = {'state': state}
     def call():
       holder['state'], m = step(holder['state'], b, key)
