@@ -11,9 +11,9 @@ from dpfcn_jax.models.dpfcn import DPFCN
 def create_model(model_config):
   """Builds the flax module named by `model_config.name` (see configs/default.py).
 
-  `fast_wgrad`, `winograd` and `winograd_wgrad` work around XLA:CPU's convolutions and are dropped on
-  other backends: on an H100, cuDNN's own weight gradients are 1.46x faster than
-  fast_wgrad's (docs/RESULTS.md), and cuDNN chooses its own convolution algorithms.
+  `fast_wgrad`, `winograd` and `winograd_wgrad` work around XLA:CPU's convolutions and
+  are dropped on other backends: on an H100, cuDNN's own weight gradients are 1.46x
+  faster than fast_wgrad's (docs/RESULTS.md), and cuDNN chooses its own algorithms.
   """
   if jax.default_backend() != 'cpu':
     model_config = copy.deepcopy(model_config)

@@ -68,12 +68,12 @@ def _conv3x3_bwd(winograd, winograd_wgrad, res, g):
   # Data gradient: a forward convolution of g with the flipped, in/out-swapped
   # kernel, which XLA:CPU runs at forward speed.
   dx = _conv3x3(g, jnp.swapaxes(w[::-1, ::-1], 2, 3), winograd)
+  if winograd_wgrad and winograd_lib.applies(x.shape, w.shape, x.dtype):
+    return dx, winograd_lib.winograd_wgrad3x3(x, g).astype(w.dtype)
   # Weight gradient: dw[a, b] = sum_{n,i,j} x[n,i,j,:]^T g[n,i+1-a,j+1-b,:], nine
   # GEMMs contracting N*H*W over windows of the zero-padded g. A loop, not nine
   # unrolled products: XLA otherwise copies all nine windows before the first
   # GEMM (9x the size of g per layer); the loop holds one at a time, same speed.
-  if winograd_wgrad and winograd_lib.applies(x.shape, w.shape, x.dtype):
-    return dx, winograd_lib.winograd_wgrad3x3(x, g).astype(w.dtype)
   gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
 
   def tap(_, t):
