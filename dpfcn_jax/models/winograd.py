@@ -84,15 +84,22 @@ def _tiles_wgrad(x, g):
                          preferred_element_type=x.dtype)
 
 
+def _images_per_chunk(x, out_channels):
+  """The most images of x, dividing its batch, whose transformed tiles fit CHUNK_BYTES."""
+  n, h, w, c = x.shape
+  per_image = 16 * (h // 2) * (w // 2) * max(c, out_channels) * x.dtype.itemsize
+  per_chunk = max(1, min(n, CHUNK_BYTES // per_image))
+  while n % per_chunk:
+    per_chunk -= 1
+  return per_chunk
+
+
 def winograd_wgrad3x3(x, g):
   """The kernel gradient of winograd_conv3x3 (and of lax's convolution):
   dw[a, b] = sum_{n,i,j} xpad[n, i + a, j + b, :]^T g[n, i, j, :], as G^T M G with M
   from 16 GEMMs over the tiles (Lavin & Gray's F(3x3, 2x2) roles)."""
-  n, h, wd, c = x.shape
-  per_image = 16 * (h // 2) * (wd // 2) * max(c, g.shape[-1]) * x.dtype.itemsize
-  per_chunk = max(1, min(n, CHUNK_BYTES // per_image))
-  while n % per_chunk:
-    per_chunk -= 1
+  n, c = x.shape[0], x.shape[-1]
+  per_chunk = _images_per_chunk(x, g.shape[-1])
   if per_chunk == n:
     m = _tiles_wgrad(x, g)
   else:
@@ -123,10 +130,7 @@ def winograd_conv3x3(x, w):
   """Same result as lax.conv_general_dilated(x, w, (1, 1), 'SAME') in NHWC/HWIO."""
   n, h, wd, c = x.shape
   u = kernel_transform(w)
-  per_image = 16 * (h // 2) * (wd // 2) * max(c, w.shape[-1]) * x.dtype.itemsize
-  per_chunk = max(1, min(n, CHUNK_BYTES // per_image))
-  while n % per_chunk:
-    per_chunk -= 1
+  per_chunk = _images_per_chunk(x, w.shape[-1])
   if per_chunk == n:
     return _tiles_conv(x, u)
   chunks = x.reshape(n // per_chunk, per_chunk, h, wd, c)
