@@ -75,7 +75,9 @@ def wgrad_rows(monkeypatch):
 
 
 def _assert_close(a, b, tol=1e-4):
-  jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=tol, atol=tol), a, b)
+  # atol scales with the largest entry: sums of 10^5 products round differently on a GPU.
+  jax.tree.map(lambda u, v: np.testing.assert_allclose(
+      u, v, rtol=tol, atol=tol * max(1.0, float(np.max(np.abs(v))))), a, b)
 
 
 @pytest.mark.parametrize('fast_wgrad,rows', [(True, 8192), (True, 5), (False, 8192)])

@@ -92,6 +92,7 @@ def test_unknown_model_name_is_a_config_error():
 def test_fast_wgrad_is_for_xla_cpu_only(name, monkeypatch):
   c = load_config()
   c.model.name = name
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')  # the suite also runs on GPUs
   assert create_model(c.model).fast_wgrad
   monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
   assert not create_model(c.model).fast_wgrad
@@ -99,6 +100,7 @@ def test_fast_wgrad_is_for_xla_cpu_only(name, monkeypatch):
 
 
 def test_winograd_is_for_xla_cpu_inference_only(monkeypatch):
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')  # as on XLA:CPU, also on a GPU
   c = load_config()
   c.model.update(width=64, jfl_width=64, depth=1)  # 32x32 at batch 2: 512 tiles at level 0
   x1, x2 = jax.random.uniform(jax.random.key(1), (2, 2, 32, 32, 3))
@@ -123,6 +125,7 @@ def test_winograd_is_for_xla_cpu_inference_only(monkeypatch):
 
 
 def test_winograd_wgrad_changes_only_the_training_gradients(monkeypatch):
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')  # as on XLA:CPU, also on a GPU
   c = load_config()
   c.model.update(width=64, jfl_width=64, depth=1, keep_prob=1.0)
   x1, x2 = jax.random.uniform(jax.random.key(1), (2, 2, 32, 32, 3))

@@ -2,12 +2,13 @@
 
 Each 2x2 output tile comes from a 4x4 input tile as A^T [(G g G^T) * (B^T d B)] A:
 16 multiplications per tile and channel pair instead of 36, the products being 16
-batched GEMMs over all tiles. XLA:CPU's direct convolutions run at 100-145 GFLOP/s on
-the 2-core host; the GEMMs here do 2.25x less work, and the input and output
-transforms are elementwise fusions. The DP-FCN inference call got 5-13% faster (three
-alternated rounds), for 3.5x the temporary memory (741 MiB at batch 8) and a 14 s
-compile instead of 1 s (docs/RESULTS.md). Outputs differ from lax's convolution by
-rounding only (~3e-6 at unit scale, pinned in tests/test_winograd.py).
+GEMMs over all tiles. XLA:CPU's direct convolutions run at 100-145 GFLOP/s on the
+2-core host; the GEMMs here do 2.25x less work, and the input and output transforms
+are elementwise fusions. The DP-FCN inference call is 20-30% faster than with direct
+convolutions, for 3x the temporary memory (719 MiB at batch 8) and a 14 s compile
+instead of 1 s (docs/RESULTS.md). Outputs differ from lax's convolution by rounding
+only (~3e-6 at unit scale, pinned in tests/test_winograd.py). F(4x4, 3x3), 4x fewer
+multiplications, made the whole call 10-60% slower here and is not offered.
 
 The weight gradient of the same convolution is G^T [sum over tiles of (B^T d B) *
 (A dy A^T)] G: 16 GEMMs contracting over the tiles, 2.25x fewer multiplications than
@@ -59,8 +60,9 @@ def kernel_transform(w):
   return jnp.stack([_combine(_G[b], [r[j] for j in range(3)]) for r in rows for b in range(4)])
 
 
-def _input_transform(x):
-  """B^T d B for the 4x4 tile d of every 2x2 output tile of x (N, H, W, C) -> (16, tiles, C)."""
+def _input_tiles(x):
+  """B^T d B for the 4x4 tile d of every 2x2 output tile of x (N, H, W, C): 16 arrays
+  (N, H / 2, W / 2, C), kept apart (see _tiles_conv)."""
   n, h, w, c = x.shape
   xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
   rows = [xp[:, i:i + h:2] for i in range(4)]             # tile row i of every tile
@@ -69,7 +71,12 @@ def _input_transform(x):
   for r in rows:
     cols = [r[:, :, j:j + w:2] for j in range(4)]
     v.extend(_combine(_BT[l], cols) for l in range(4))
-  return jnp.stack(v).reshape(16, n * (h // 2) * (w // 2), c)
+  return v
+
+
+def _input_transform(x):
+  """_input_tiles as one array (16, tiles, C)."""
+  return jnp.stack(_input_tiles(x)).reshape(16, -1, x.shape[-1])
 
 
 def _tiles_wgrad(x, g):
@@ -112,18 +119,19 @@ def winograd_wgrad3x3(x, g):
 
 
 def _tiles_conv(x, u):
-  """The convolution of x (N, H, W, C) with a transformed kernel u (16, C, O)."""
-  n, h, w, c = x.shape
-  th, tw = h // 2, w // 2
-  v = _input_transform(x)
-  m = lax.dot_general(v, u, (((2,), (1,)), ((0,), (0,))),
-                      preferred_element_type=x.dtype).reshape(4, 4, n, th, tw, -1)
+  """The convolution of x (N, H, W, C) with a transformed kernel u (16, C, O).
+
+  Sixteen separate products rather than one batched product of stacked tiles: XLA:CPU
+  writes a 16-way stack as a slow concatenation, and the separate form made the DP-FCN
+  inference call 2-23% faster (docs/RESULTS.md).
+  """
+  n, h, w, _ = x.shape
+  m = [jnp.einsum('nijc,co->nijo', v, u[k]) for k, v in enumerate(_input_tiles(x))]
   y = []
   for p in range(2):
-    r = _combine(_AT[p], [m[k] for k in range(4)])
-    y.append(jnp.stack([_combine(_AT[q], [r[l] for l in range(4)]) for q in range(2)]))
-  # (p, q, n, i, j, o) -> pixel (2i + p, 2j + q)
-  return jnp.stack(y).transpose(2, 3, 0, 4, 1, 5).reshape(n, h, w, -1)
+    r = [_combine(_AT[p], [m[4 * k + l] for k in range(4)]) for l in range(4)]
+    y.append(jnp.stack([_combine(_AT[q], r) for q in range(2)], axis=3))  # (n, i, j, q, o)
+  return jnp.stack(y, axis=2).reshape(n, h, w, -1)  # (n, i, p, j, q, o): pixel (2i + p, 2j + q)
 
 
 def winograd_conv3x3(x, w):
