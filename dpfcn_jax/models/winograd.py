@@ -4,11 +4,12 @@ Each 2x2 output tile comes from a 4x4 input tile as A^T [(G g G^T) * (B^T d B)] 
 16 multiplications per tile and channel pair instead of 36, the products being 16
 GEMMs over all tiles. XLA:CPU's direct convolutions run at 100-145 GFLOP/s on the
 2-core host; the GEMMs here do 2.25x less work, and the input and output transforms
-are elementwise fusions. The DP-FCN inference call is 20-30% faster than with direct
-convolutions, for 3x the temporary memory (719 MiB at batch 8) and a 14 s compile
-instead of 1 s (docs/RESULTS.md). Outputs differ from lax's convolution by rounding
-only (~3e-6 at unit scale, pinned in tests/test_winograd.py). F(4x4, 3x3), 4x fewer
-multiplications, made the whole call 10-60% slower here and is not offered.
+are elementwise fusions. The DP-FCN inference call got 5-13% faster than with direct
+convolutions (three alternated rounds), and another 8-17% once the tiles were kept
+apart (_tiles_conv), for 3.4x the temporary memory (719 MiB at batch 8) and a 14 s
+compile instead of 1 s (docs/RESULTS.md). Outputs differ from lax's convolution by
+rounding only (~3e-6 at unit scale, pinned in tests/test_winograd.py). F(4x4, 3x3),
+4x fewer multiplications, made the whole call slower here and is not offered.
 
 The weight gradient of the same convolution is G^T [sum over tiles of (B^T d B) *
 (A dy A^T)] G: 16 GEMMs contracting over the tiles, 2.25x fewer multiplications than
@@ -123,7 +124,7 @@ def _tiles_conv(x, u):
 
   Sixteen separate products rather than one batched product of stacked tiles: XLA:CPU
   writes a 16-way stack as a slow concatenation, and the separate form made the DP-FCN
-  inference call 2-23% faster (docs/RESULTS.md).
+  inference call 8-17% faster (docs/RESULTS.md).
   """
   n, h, w, _ = x.shape
   m = [jnp.einsum('nijc,co->nijo', v, u[k]) for k, v in enumerate(_input_tiles(x))]
