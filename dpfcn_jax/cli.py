@@ -11,6 +11,7 @@ import jax
 from dpfcn_jax.errors import DpfcnError
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 # config.xla_flags were measured on these jax releases; XLA aborts the process on a
 # flag it does not know, so other releases run with XLA's defaults.
 XLA_FLAGS_JAX = ((0, 10),)
@@ -61,9 +62,12 @@ def release_heap():
 
 @contextlib.contextmanager
 def user_errors():
-  """Turns the project's errors into one clear line on stderr and exit status 2."""
+  """Turns the project's errors into one clear line on stderr and exit status 2 (130 for Ctrl-C)."""
   try:
     yield
   except DpfcnError as e:
     print(f'error: {e}', file=sys.stderr, flush=True)
     sys.exit(EXIT_USER_ERROR)
+  except KeyboardInterrupt:  # Ctrl-C: the outputs say what was kept, a traceback would not
+    print('interrupted', file=sys.stderr, flush=True)
+    sys.exit(EXIT_INTERRUPTED)

@@ -29,8 +29,9 @@ import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from dpfcn_jax import checkpoint, eval_lib, inference, levelsets, maps, metrics, train_lib
-from dpfcn_jax.data import io, pipeline
+from dpfcn_jax import (checkpoint, eval_lib, inference, levelsets, maps, metrics, output_dir,
+                       train_lib)
+from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import CheckpointError, ConfigError, InputError
 
 # Table IV's order, the threshold reference first; values are the printed names.
@@ -244,6 +245,8 @@ def compare(config, workdir, split):
   Returns {site or 'pooled': {method: report}}.
   """
   methods = parse_methods(config.compare.methods)
+  final = os.path.join(workdir, 'compare', split)
+  output_dir.check(final)  # before the methods run, not after
   sites = pipeline.load_split(config.data, split)
   missing = [s.name for s in sites if s.mask is None]
   if missing:
@@ -258,8 +261,7 @@ def compare(config, workdir, split):
     log.info('%s: %d sites in %.1f s', LABELS[m], len(sites), runs[m]['predict_s'])
   reports = score(preds, sites, methods)
   table = format_markdown(reports)
-  final = os.path.join(workdir, 'compare', split)
-  with io.atomic_directory(final) as out:
+  with output_dir.atomic_directory(final, 'compare') as out:
     with open(os.path.join(out, 'table.md'), 'w') as f:
       f.write(table + '\n')
     write_csv(os.path.join(out, 'table.csv'), reports)

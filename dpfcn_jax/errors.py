@@ -15,3 +15,7 @@ class ConfigError(DpfcnError):
 
 class CheckpointError(DpfcnError):
   """A workdir holds no usable checkpoint."""
+
+
+class OutputError(DpfcnError):
+  """An output path cannot be written without touching files this program did not write."""

@@ -11,7 +11,7 @@ import os
 import jax
 import ml_collections
 
-from dpfcn_jax import checkpoint, inference, maps, metrics
+from dpfcn_jax import checkpoint, inference, maps, metrics, output_dir
 from dpfcn_jax.data import io, pipeline
 from dpfcn_jax.errors import CheckpointError
 from dpfcn_jax.models import create_model
@@ -74,14 +74,16 @@ def restore_params(workdir, step=None, which='latest'):
 
 def evaluate(config, workdir, split):
   """Restores the newest (or best) checkpoint and evaluates `split`; returns the report."""
+  final = os.path.join(workdir, 'eval', split)
+  if jax.process_index() == 0:
+    output_dir.check(final)  # before the scenes are mapped, not after
   sites = pipeline.load_split(config.data, split)
   which = 'best' if config.select_best and os.path.isdir(os.path.join(workdir, 'best')) \
       else 'latest'
   model, params, _ = restore_params(workdir, which=which)
-  final = os.path.join(workdir, 'eval', split)
   if jax.process_index() != 0:  # every process computes; only process 0 writes
     return evaluate_sites(model, params, sites, config)
-  with io.atomic_directory(final) as out:
+  with output_dir.atomic_directory(final, 'eval') as out:
     report = evaluate_sites(model, params, sites, config, out)
     with open(os.path.join(out, 'metrics.json'), 'w') as f:
       json.dump(report, f, indent=2)

@@ -3,7 +3,8 @@
 Maps a new scene of any size with a trained model (checkpoint and architecture
 from W), no reference mask needed. Windows overlap and are blended (Section II-C
 blocks, stitched without seams); the scene is read and written band by band, so
-memory does not grow with it. DIR receives, atomically:
+memory does not grow with it. DIR (new, empty, or an earlier output of ours; see
+output_dir) receives, atomically:
   probability.tif   float32 landslide probability   } georeferencing of PRE,
   lim.tif           uint8 landslide inventory map    } tags copied unchanged
   uncertainty.tif   MC-dropout standard deviation (with --mc_samples)
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from configs import default
-from dpfcn_jax import cli, eval_lib, inference, inventory, maps, metrics
+from dpfcn_jax import cli, eval_lib, inference, inventory, maps, metrics, output_dir
 from dpfcn_jax.data import io, streaming
 from dpfcn_jax.errors import ConfigError, InputError
 
@@ -46,7 +47,10 @@ def define_flags():
   flags.DEFINE_string('workdir', None, 'Directory holding the trained checkpoints.')
   flags.DEFINE_string('pre', None, 'Pre-event image (GeoTIFF/TIFF/PNG/BMP/JPEG).')
   flags.DEFINE_string('post', None, 'Post-event image, on the same grid as --pre.')
-  flags.DEFINE_string('out', None, 'Output directory (replaced atomically).')
+  flags.DEFINE_string('out', None, 'Output directory: new, empty, or an earlier output of '
+                      'predict, which is replaced atomically.')
+  flags.DEFINE_boolean('overwrite', False, 'Write into an --out folder holding other files: '
+                       'files of our output names are replaced, no other file is removed.')
   flags.DEFINE_string('mask', None, 'Optional reference mask: also score the map.')
   flags.DEFINE_integer('checkpoint_step', None, 'Checkpoint step (default: newest).')
   define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_boolean}
@@ -239,9 +243,11 @@ def save_quicklook(path, image, regions, factor):
   im.save(path, optimize=True)
 
 
-def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, overrides=None):
+def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, overrides=None,
+            overwrite=False):
   """Maps one scene into `out_dir` (see the module doc); returns a summary dict."""
   t0 = time.time()
+  output_dir.check(out_dir, overwrite)  # before minutes of work, not after
   with contextlib.ExitStack() as stack:
     pre, post, mask = _open_inputs(stack, pre_path, post_path, mask_path)
     model, params, saved = eval_lib.restore_params(workdir, step)
@@ -251,7 +257,7 @@ def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, ov
     pixel_area = geo.pixel_area if geo else 1.0
     log.info('%s: %dx%d px (WxH), %d bands, %s', pre.path, scene.width, scene.height,
              saved.data.bands, 'georeferenced' if geo else 'no georeferencing')
-    with io.atomic_directory(out_dir) as out:
+    with output_dir.atomic_directory(out_dir, 'predict', overwrite) as out:
       runs, invalid, progress = _probability_pass(out, model, params, saved, cfg, scene, geo)
       if scene.valid_pixels == 0:
         raise InputError(f'{pre.path}, {post.path}: every pixel is nodata')
@@ -287,7 +293,8 @@ def main(argv):
   cli.setup(_saved_xla_flags(f.workdir))
   with cli.user_errors():
     overrides = {k: f[k].value for k in OVERRIDES if f[k].value is not None}
-    s = predict(f.workdir, f.pre, f.post, f.out, f.mask, f.checkpoint_step, overrides)
+    s = predict(f.workdir, f.pre, f.post, f.out, f.mask, f.checkpoint_step, overrides,
+                f.overwrite)
     print(f'{s["landslides"]} landslides, {s["area"]:.1f} {s["area_unit"]} in all, '
           f'{s["windows"]} windows at {s["windows_per_s"]:.1f}/s, {_duration(s["seconds"])}; '
           f'outputs in {s["out"]}', flush=True)

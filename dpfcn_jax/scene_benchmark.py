@@ -9,6 +9,7 @@ process, and records wall time and that process's peak resident memory
 (os.wait4). Prints a Markdown table: time should grow with the area; memory
 should not grow with the number of rows, only slightly with the row width.
 """
+import contextlib
 import os
 import re
 import subprocess
@@ -19,6 +20,7 @@ import time
 from absl import app, flags
 import numpy as np
 
+from dpfcn_jax import cli, output_dir
 from dpfcn_jax.data import io, streaming, synthetic
 
 BASE_SIDE = 1000      # the generated scene that is repeated to fill larger ones
@@ -30,7 +32,9 @@ KIB = 1024
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Trained model (e.g. the synthetic demo).')
 _SIZES = flags.DEFINE_list('sizes', ['1000', '4000', '10000'],
                            'Scene sizes: S (S x S pixels) or ROWSxCOLS.')
-_SCRATCH = flags.DEFINE_string('scratch', None, 'Where scenes and outputs go (default: temp).')
+_SCRATCH = flags.DEFINE_string('scratch', None, 'Where scenes and outputs go, kept: a new or '
+                                'empty folder, or one of an earlier run (default: a temporary '
+                                'folder, removed at the end).')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -64,7 +68,16 @@ def run_predict(workdir, folder):
 
 def main(argv):
   del argv
-  scratch = _SCRATCH.value or tempfile.mkdtemp(prefix='scene_benchmark-')
+  with cli.user_errors(), contextlib.ExitStack() as stack:
+    if _SCRATCH.value:
+      scratch = str(output_dir.claim(_SCRATCH.value, 'scene_benchmark'))
+    else:
+      scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix='scene_benchmark-'))
+    run_sizes(scratch)
+
+
+def run_sizes(scratch):
+  """Writes, maps and reports each size of --sizes under `scratch`."""
   base = synthetic.generate_scene(BASE_SEED, BASE_SIDE, BASE_SIDE)
   print('| scene (rows x cols) | Mpx | predict s | s per Mpx | windows/s | peak RSS MiB | '
         'landslides |')

@@ -7,6 +7,7 @@ The runs start together, two at a time, since each spends seconds importing.
 """
 import concurrent.futures
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import tifffile
 from PIL import Image
 
 from conftest import REPO, load_config
-from dpfcn_jax import train_lib
+from dpfcn_jax import output_dir, train_lib
 from dpfcn_jax.data import io
 
 SIDE = (32, 48)
@@ -180,9 +181,11 @@ def _predict_on_broken_pair(fault, existing_out=False):
   def case(tmp, trained):
     _scene(tmp / 'scene', mask=False)
     path, words = SITE_FAULTS[fault](tmp / 'scene')
-    if existing_out:  # an earlier result that a failed run must not touch
+    if existing_out:  # an earlier result of ours, which a failed run must not touch
       (tmp / 'out').mkdir()
       (tmp / 'out' / 'lim.tif').write_text('an earlier result')
+      (tmp / 'out' / output_dir.MARKER).write_text(
+          json.dumps({'tool': output_dir.TOOL, 'files': ['lim.tif']}))
     return (_predict(trained, *_pair(tmp / 'scene'), tmp / 'out'),
             [path, PREDICT_WORDS.get(fault, words)])
   return case

@@ -147,15 +147,3 @@ def test_missing_and_ambiguous_site_files(tmp_path):
   Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(tmp_path / 'pre.bmp')
   with pytest.raises(InputError, match='several pre images'):
     io.load_site(tmp_path, 3, 127)
-
-
-def test_atomic_directory_leaves_nothing_on_failure(tmp_path):
-  final = tmp_path / 'out'
-  with pytest.raises(RuntimeError):
-    with io.atomic_directory(final) as d:
-      (d / 'half.tif').write_text('x')
-      raise RuntimeError('boom')
-  assert not final.exists() and list(tmp_path.iterdir()) == []
-  with io.atomic_directory(final) as d:
-    (d / 'a.txt').write_text('ok')
-  assert (final / 'a.txt').read_text() == 'ok'

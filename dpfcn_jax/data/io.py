@@ -4,12 +4,9 @@ GeoTIFF/TIFF go through tifffile, PNG/BMP/JPEG through Pillow. The georeferencin
 of the pre image is carried as the raw GeoTIFF tags so outputs copy it unchanged.
 Every failure a user can cause raises `InputError` naming the file and the problem.
 """
-import contextlib
 import dataclasses
 import os
 import pathlib
-import shutil
-import tempfile
 from typing import Optional
 
 import numpy as np
@@ -290,23 +287,3 @@ def geotiff_extratags(geo: Optional[GeoInfo], nodata=None) -> list:
   elif geo and geo.tag(42113) is not None:
     tags.extend(t for t in geo.tags if t[0] == 42113)
   return [(code, dtype, count, value, True) for code, dtype, count, value, *_ in tags]
-
-
-@contextlib.contextmanager
-def atomic_directory(final):
-  """Yields a scratch folder that replaces `final` only if the block succeeds."""
-  final = pathlib.Path(final)
-  final.parent.mkdir(parents=True, exist_ok=True)
-  scratch = pathlib.Path(tempfile.mkdtemp(prefix=f'.{final.name}.partial-', dir=final.parent))
-  try:
-    yield scratch
-  except BaseException:
-    shutil.rmtree(scratch, ignore_errors=True)
-    raise
-  if final.exists():
-    old = final.with_name(f'.{final.name}.old-{os.getpid()}')
-    final.rename(old)
-    scratch.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-  else:
-    scratch.rename(final)
