@@ -481,6 +481,11 @@ def write(inventory: Inventory, geo, geojson_path, csv_path, uncertainty=False):
   if code is not None:
     header['crs'] = {'type': 'name', 'properties': {'name': f'urn:ogc:def:crs:EPSG::{code}'}}
   elif geo is not None:
+    # GDAL reads a "name" CRS as any definition it accepts, WKT included; without
+    # one it takes the coordinates for WGS84 degrees.
+    wkt = geo.crs_wkt
+    if wkt:
+      header['crs'] = {'type': 'name', 'properties': {'name': wkt}}
     header['note'] = ('map coordinates of the input GeoTIFF grid (a CRS given by '
                       'parameters: see its GeoKeys); areas in square map units')
   else:

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import tifffile
 from scipy import ndimage
 
 from dpfcn_jax import inventory
@@ -13,6 +14,17 @@ STRUCTURE = {4: ndimage.generate_binary_structure(2, 1), 8: ndimage.generate_bin
 # North-up 0.5 m grid, Hong Kong 1980 Grid origin of the Lantau site A GeoTIFF.
 GEO = io.GeoInfo(((33550, 12, 3, (0.5, 0.5, 0.0)),
                   (33922, 12, 6, (0.0, 0.0, 0.0, 803288.5, 811038.5, 0.0))))
+# The same file's GeoKeys, copied as values: a Transverse Mercator given by parameters,
+# no EPSG code (GDAL derives its WKT from them).
+HK80_KEYS = (1, 1, 0, 20, 1024, 0, 1, 1, 1025, 0, 1, 1, 1026, 34737, 31, 0, 2048, 0, 1, 32767,
+             2049, 34737, 81, 31, 2050, 0, 1, 32767, 2054, 0, 1, 9102, 2056, 0, 1, 32767, 2057,
+             34736, 1, 5, 2059, 34736, 1, 6, 2061, 34736, 1, 7, 3072, 0, 1, 32767, 3074, 0, 1,
+             32767, 3075, 0, 1, 1, 3076, 0, 1, 9001, 3080, 34736, 1, 1, 3081, 34736, 1, 0, 3082,
+             34736, 1, 3, 3083, 34736, 1, 4, 3092, 34736, 1, 2, 0, 0, 0, 0)
+HK80_DOUBLES = (22.31213333333334, 114.1785555555556, 1.0, 836694.05, 819069.8, 6378137.0,
+                298.2572235604902, 0.0)
+HK80_ASCII = ('PCS Name = Transverse_Mercator|GCS Name = GCS_Unknown|Datum = Unknown|'
+              'Ellipsoid = S_Unknown|Primem = Greenwich||')
 
 
 def _collect(mask, prob, rng):
@@ -132,7 +144,7 @@ def test_geojson_and_csv_in_map_coordinates(tmp_path):
     table = list(csv.DictReader(f))
   assert len(collection['features']) == len(table) == found == 2
   assert area == mask.sum() * 0.25
-  assert 'crs' not in collection and 'note' in collection  # no EPSG code in these GeoKeys
+  assert 'crs' not in collection and 'note' in collection  # no GeoKeys at all
   for feature, row in zip(collection['features'], table):
     props = feature['properties']
     assert {k: str(v) for k, v in props.items()} == row
@@ -165,6 +177,29 @@ def test_pixel_coordinates_and_epsg_crs(tmp_path):
   inventory.write(inv, geo, tmp_path / 'e.geojson', tmp_path / 'e.csv')
   crs = json.loads((tmp_path / 'e.geojson').read_text())['crs']
   assert crs['properties']['name'] == 'urn:ogc:def:crs:EPSG::2326'
+
+
+def test_gdal_reads_the_crs_of_a_grid_given_by_parameters(tmp_path):
+  pyogrio = pytest.importorskip('pyogrio', reason='GDAL check needs the test extras')
+  rasterio = pytest.importorskip('rasterio')
+  geo = io.GeoInfo(GEO.tags + ((34735, 3, len(HK80_KEYS), HK80_KEYS),
+                               (34736, 12, len(HK80_DOUBLES), HK80_DOUBLES),
+                               (34737, 2, len(HK80_ASCII) + 1, HK80_ASCII)))
+  assert inventory.epsg_code(geo) is None
+  mask = np.zeros((6, 6), bool)
+  mask[1:3, 1:4] = mask[4:, 4:] = True
+  inv = inventory.build(_collect(mask, mask * 1.0, np.random.default_rng(0)), 6, 6)
+  inventory.write(inv, geo, tmp_path / 'i.geojson', tmp_path / 'i.csv')
+  tifffile.imwrite(tmp_path / 'grid.tif', mask.astype(np.uint8),
+                   extratags=io.geotiff_extratags(geo))
+  info = pyogrio.read_info(tmp_path / 'i.geojson')
+  with rasterio.open(tmp_path / 'grid.tif') as grid:
+    assert grid.crs is not None and grid.crs.to_epsg() is None
+    # Without a CRS member GDAL reads the coordinates as EPSG:4326 degrees.
+    assert rasterio.crs.CRS.from_user_input(info['crs']) == grid.crs
+    minx, miny, maxx, maxy = pyogrio.read_bounds(tmp_path / 'i.geojson')[1].T[0]
+    assert (minx, maxy) == grid.xy(1, 1, offset='ul')  # the first region's corner
+  assert info['features'] == 2
 
 
 def test_empty_map_writes_empty_inventory(tmp_path):

@@ -5,6 +5,7 @@ of the pre image is carried as the raw GeoTIFF tags so outputs copy it unchanged
 Every failure a user can cause raises `InputError` naming the file and the problem.
 """
 import dataclasses
+from io import BytesIO
 import os
 import pathlib
 from typing import Optional
@@ -73,6 +74,24 @@ class GeoInfo:
     t = self.transform
     cols, rows = np.asarray(cols, np.float64), np.asarray(rows, np.float64)
     return t[0, 0] * cols + t[0, 1] * rows + t[0, 2], t[1, 0] * cols + t[1, 1] * rows + t[1, 2]
+
+  @property
+  def crs_wkt(self) -> Optional[str]:
+    """The CRS as WKT, as GDAL derives it from the GeoKeys; None without keys or GDAL.
+
+    GDAL is what QGIS and rasterio read with: its reading of a CRS given by
+    parameters, not a hand translation of the keys, is the one outputs must carry.
+    """
+    if self.tag(34735) is None:
+      return None
+    try:
+      from rasterio.io import MemoryFile  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      return None
+    buffer = BytesIO()
+    tifffile.imwrite(buffer, np.zeros((1, 1), np.uint8), extratags=geotiff_extratags(self))
+    with MemoryFile(buffer.getvalue()) as memory, memory.open() as dataset:
+      return dataset.crs.to_wkt() if dataset.crs else None
 
   def window(self, row0, col0):
     """The same georeferencing shifted to start at pixel (row0, col0)."""
