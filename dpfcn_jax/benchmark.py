@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
-from dpfcn_jax import cli, inference, train_lib
+from dpfcn_jax import cli, inference, scene_map, train_lib
 from dpfcn_jax.data import augment, synthetic
 from dpfcn_jax.models import create_model
 
@@ -168,10 +168,9 @@ def run(config, mode, batch, runs, warmup, scene_size, peak=None):
   else:
     s = synthetic.generate_scene(config.seed, scene_size, scene_size)
     pre, post = (s[k].astype(np.float32) / 255 for k in ('pre', 'post'))
-    infer = inference.make_infer_fn(model, tta=config.infer.tta)
-    params = inference.local_copy(state.params)
-    call = lambda: inference.scene_probability(infer, params, pre, post, config.infer.tile,
-                                               config.infer.stride, config.infer.batch_size)[0]
+    mapper = scene_map.SceneMapper.from_params(model, inference.local_copy(state.params), config,
+                                               scene_map.SCORING)
+    call = lambda: mapper.probability(pre, post)[0]
     t0 = time.perf_counter()
     call()
     compile_s = time.perf_counter() - t0

@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from dpfcn_jax import (checkpoint, eval_lib, inference, levelsets, maps, metrics, output_dir,
+from dpfcn_jax import (checkpoint, levelsets, maps, metrics, output_dir, scene_map,
                        train_lib)
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import CheckpointError, ConfigError, InputError
@@ -129,22 +129,16 @@ def ensure_trained(config, workdir) -> dict:
 
 def deep_predictor(config, workdir):
   """(site -> bool map, info) for the network checkpointed in `workdir`."""
-  best = os.path.join(workdir, 'best')
-  which = 'best' if config.select_best and os.path.isdir(best) else 'latest'
-  model, params, saved = eval_lib.restore_params(workdir, which=which)
-  if saved.model.name != config.model.name:
-    raise CheckpointError(f'{workdir} holds a {saved.model.name!r} checkpoint, expected '
+  which = scene_map.which_checkpoint(config, workdir)
+  mapper = scene_map.SceneMapper.restore(workdir, which=which,
+                                         overrides={**config.infer.to_dict(), **scene_map.SCORING})
+  if mapper.config.model.name != config.model.name:
+    raise CheckpointError(f'{workdir} holds a {mapper.config.model.name!r} checkpoint, expected '
                           f'{config.model.name!r}')
-  infer = inference.make_infer_fn(model, tta=config.infer.tta)
-
-  def predict(site):
-    prob, _ = inference.scene_probability(infer, params, site.pre, site.post, config.infer.tile,
-                                          config.infer.stride, config.infer.batch_size)
-    return prob > eval_lib.THRESHOLD
-
+  predict = lambda site: mapper.lim(mapper.probability(site.pre, site.post)[0])
   # The budget of the run that made the checkpoint, which may predate this config.
-  step = _latest_step(best if which == 'best' else workdir)
-  return predict, {'checkpoint': which, 'step': step, **budget(saved)}
+  step = _latest_step(os.path.join(workdir, 'best') if which == 'best' else workdir)
+  return predict, {'checkpoint': which, 'step': step, **budget(mapper.config)}
 
 
 def predictor(config, workdir, method):

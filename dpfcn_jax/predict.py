@@ -21,19 +21,15 @@ import os
 import time
 
 from absl import app, flags
-import jax
-import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw
 
-from configs import default
-from dpfcn_jax import cli, eval_lib, inference, inventory, maps, metrics, output_dir
+from dpfcn_jax import cli, inventory, metrics, output_dir, scene_map, scene_outputs
 from dpfcn_jax.data import io, streaming
-from dpfcn_jax.errors import ConfigError, InputError
+from dpfcn_jax.errors import InputError
 
 OUTLINE_RGB = (255, 0, 255)  # magenta stands out on both vegetation and bare soil
 PALETTE_SIZE = 256           # quicklook.png is palette PNG: a third of RGB's bytes
-LIM_NODATA = 255             # lim.tif value of nodata pixels when the input's cannot serve
 
 log = logging.getLogger('dpfcn_jax.predict')  # the same logger when run as __main__
 # config.infer fields that a flag of the same name overrides.
@@ -57,23 +53,6 @@ def define_flags():
   for name, kind in OVERRIDES.items():
     define[kind](name, None, f'Overrides config.infer.{name} of the checkpoint.')
   flags.mark_flags_as_required(['workdir', 'pre', 'post', 'out'])
-
-
-def infer_config(saved, overrides=None):
-  """The checkpoint's config.infer over today's defaults, then `overrides`; checked."""
-  cfg = default.get_config().infer.to_dict()
-  cfg.update({k: v for k, v in saved.infer.to_dict().items() if k in cfg})
-  cfg.update(overrides or {})
-  multiple = 2 ** saved.model.depth
-  if cfg['tile'] <= 0 or cfg['tile'] % multiple:
-    raise ConfigError(f'tile {cfg["tile"]} must be a positive multiple of {multiple}')
-  if not 0 < cfg['stride'] <= cfg['tile']:
-    raise ConfigError(f'stride {cfg["stride"]} must be in 1..tile ({cfg["tile"]})')
-  if min(cfg['batch_size'], cfg['quicklook_side']) < 1 or cfg['mc_samples'] < 0:
-    raise ConfigError('batch_size and quicklook_side must be >= 1, mc_samples >= 0')
-  if cfg['connectivity'] not in inventory.CONNECTIVITIES:
-    raise ConfigError(f'connectivity must be 4 or 8, got {cfg["connectivity"]}')
-  return ml_collections.ConfigDict(cfg)
 
 
 class SceneRows:
@@ -124,24 +103,6 @@ class SceneRows:
     return out
 
 
-def output_nodata(geo, dtype, lo, hi, fallback, any_invalid=True):
-  """(nodata tag, pixel value) for an output of `dtype` whose values lie in [lo, hi].
-
-  The input's nodata tag is copied unchanged (tag None) unless an output value
-  could equal it, or nodata pixels exist and `dtype` cannot hold it: then
-  `fallback` replaces it.
-  """
-  value = geo.nodata if geo else None
-  if value is None:
-    return None, fallback  # no nodata value, so no nodata pixels
-  dtype = np.dtype(dtype)
-  fits = (abs(value) <= np.finfo(dtype).max if dtype.kind == 'f' else
-          float(value).is_integer() and np.iinfo(dtype).min <= value <= np.iinfo(dtype).max)
-  if lo <= value <= hi or (any_invalid and not fits):
-    return fallback, fallback
-  return None, (value if fits else fallback)
-
-
 class Progress:
   """Logs windows done, windows/s and the time left, every `every_s` seconds.
 
@@ -181,26 +142,17 @@ def _open_inputs(stack, pre_path, post_path, mask_path):
   return pre, post, mask
 
 
-def _probability_pass(out, model, params, saved, cfg, scene, geo):
+def _probability_pass(out, mapper, scene, geo):
   """Runs the windows; writes probability (and uncertainty); returns the runs of
   landslide pixels (with statistics) and of nodata pixels, and the Progress."""
-  h, w = scene.height, scene.width
-  tag, fill = output_nodata(geo, np.float32, 0.0, 1.0, np.nan)
-  names = ['probability'] + (['uncertainty'] if cfg.mc_samples else [])
   landslide, invalid = inventory.RunCollector(), inventory.RunCollector()
-  infer = inference.make_infer_fn(model, cfg.tta, cfg.mc_samples)
-  rng = jax.random.key(saved.seed, impl=saved.prng_impl)
-  progress = Progress(cfg.progress_every_s)
-  with contextlib.ExitStack() as stack:
-    writers = [stack.enter_context(streaming.RowWriter(os.path.join(out, f'{n}.tif'), h, w,
-                                                       np.float32, geo, tag)) for n in names]
-    for row0, prob, std in inference.stream_probability(
-        infer, params, scene, h, w, cfg.tile, cfg.stride, cfg.batch_size, rng, progress):
+  progress = Progress(mapper.infer.progress_every_s)
+  with scene_outputs.ProbabilityWriter(out, scene.height, scene.width, geo,
+                                       uncertainty=mapper.infer.mc_samples > 0) as writer:
+    for row0, prob, std in mapper.stream(scene, scene.height, scene.width, progress=progress):
       valid = scene.valid(row0, row0 + len(prob))
-      prob, std = (np.where(valid, a, fill).astype(np.float32) for a in (prob, std))
-      for writer, band in zip(writers, (prob, std)):
-        writer.write(band)
-      landslide.add(row0, (prob > eval_lib.THRESHOLD) & valid, prob, std)
+      prob, std = writer.write(prob, std, valid)
+      landslide.add(row0, mapper.lim(prob) & valid, prob, std)
       invalid.add(row0, ~valid)
   return landslide.runs(), invalid.runs(), progress
 
@@ -209,25 +161,18 @@ def _map_pass(out, inv, invalid, scene, geo, mask, threshold):
   """Writes lim.tif from the inventory (and, with a mask, error_map.tif); returns the
   confusion counts over valid pixels, or None."""
   h, w = scene.height, scene.width
-  tag, fill = output_nodata(geo, np.uint8, 0, 1, LIM_NODATA, any_invalid=len(invalid) > 0)
   counts = np.zeros(4, np.int64)
-  plain = io.GeoInfo(tuple(t for t in geo.tags if t[0] != 42113)) if geo else None
-  with contextlib.ExitStack() as stack:
-    lim = stack.enter_context(streaming.RowWriter(os.path.join(out, 'lim.tif'), h, w,
-                                                  np.uint8, geo, tag))
-    errors = stack.enter_context(streaming.RowWriter(
-        os.path.join(out, 'error_map.tif'), h, w, np.uint8, plain, rgb=True)) \
-        if mask is not None else None
+  with scene_outputs.LimWriter(out, h, w, geo, any_invalid=len(invalid) > 0,
+                               errors=mask is not None) as writer:
     for r0 in range(0, h, streaming.OUTPUT_TILE):
       r1 = min(h, r0 + streaming.OUTPUT_TILE)
       pred = inventory.rows_mask(inv.mapped, r0, r1, w)
       valid = ~inventory.rows_mask(invalid, r0, r1, w)
-      lim.write(np.where(valid, pred, fill).astype(np.uint8))
-      if errors is not None:
-        ref = io.mask_from_array(mask.rows(r0, r1), threshold, mask.path)
+      ref = None if mask is None else io.mask_from_array(mask.rows(r0, r1), threshold, mask.path)
+      writer.write(pred, valid, ref)
+      if ref is not None:
         counts += metrics.confusion(pred, ref, valid)
-        errors.write(maps.error_map(pred, ref, valid))
-  return tuple(int(c) for c in counts) if errors is not None else None
+  return tuple(int(c) for c in counts) if mask is not None else None
 
 
 def save_quicklook(path, image, regions, factor):
@@ -250,15 +195,15 @@ def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, ov
   output_dir.check(out_dir, overwrite)  # before minutes of work, not after
   with contextlib.ExitStack() as stack:
     pre, post, mask = _open_inputs(stack, pre_path, post_path, mask_path)
-    model, params, saved = eval_lib.restore_params(workdir, step)
-    cfg = infer_config(saved, overrides)
+    mapper = scene_map.SceneMapper.restore(workdir, step, overrides=overrides)
+    cfg, saved = mapper.infer, mapper.config
     scene = SceneRows(pre, post, saved.data.bands, cfg.quicklook_side)
     geo = pre.geo
     pixel_area = geo.pixel_area if geo else 1.0
     log.info('%s: %dx%d px (WxH), %d bands, %s', pre.path, scene.width, scene.height,
              saved.data.bands, 'georeferenced' if geo else 'no georeferencing')
     with output_dir.atomic_directory(out_dir, 'predict', overwrite) as out:
-      runs, invalid, progress = _probability_pass(out, model, params, saved, cfg, scene, geo)
+      runs, invalid, progress = _probability_pass(out, mapper, scene, geo)
       if scene.valid_pixels == 0:
         raise InputError(f'{pre.path}, {post.path}: every pixel is nodata')
       inv = inventory.build(runs, scene.width, scene.height, cfg.connectivity, cfg.fill_holes,

@@ -17,50 +17,20 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dpfcn_jax import checkpoint, cli, eval_lib, inference, metrics
+from dpfcn_jax import checkpoint, cli, eval_lib, inference, metrics, scene_map
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError, DpfcnError
 from dpfcn_jax.models import create_model
-
-AXIS = 'batch'
+from dpfcn_jax.train_state import AXIS, create_train_state, replicated_sharding
 
 log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(DpfcnError):
   """The loss became NaN or Inf; training stops before any bad checkpoint is written."""
-
-
-def make_optimizer(config):
-  if config.optimizer != 'adam':
-    raise ConfigError(f'unknown optimizer {config.optimizer!r}: expected adam')
-  if config.lr_schedule == 'constant':
-    lr = config.learning_rate
-  elif config.lr_schedule == 'cosine':
-    lr = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps,
-                                            max(config.num_train_steps, config.warmup_steps + 1))
-  else:
-    raise ConfigError(f'unknown lr_schedule {config.lr_schedule!r}: expected constant or cosine')
-  tx = optax.adam(lr)
-  if config.grad_clip_norm > 0:
-    tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
-  return tx
-
-
-def create_train_state(config, rng, model=None):
-  """Initialises parameters (Xavier, Section II-C) and the Adam state."""
-  model = create_model(config.model) if model is None else model
-  x = jnp.zeros((1, config.data.tile, config.data.tile, config.data.bands), jnp.float32)
-  params = jax.jit(lambda r: model.init({'params': r}, x, x, train=False)['params'])(rng)
-  state = train_state.TrainState.create(apply_fn=model.apply, params=params,
-                                        tx=make_optimizer(config))
-  # A weakly typed step 0 would compile the step again once it is an int32 (on
-  # resume, or after pmap's first multi-process round trip).
-  return state.replace(step=jnp.zeros((), jnp.int32))
 
 
 def pixel_loss(logits, label, valid, config):
@@ -127,14 +97,6 @@ def make_p_train_step(config, devices=None):
   return global_step
 
 
-def replicated_sharding(devices=None):
-  """Where pmap keeps its unreplicated (in_axes=None) state: feeding it there avoids a
-  second compilation on the second step. pmap orders the devices process by process."""
-  if devices is None:
-    devices = [d for p in range(jax.process_count()) for d in jax.local_devices(p)]
-  return NamedSharding(Mesh(np.asarray(devices), (AXIS,)), PartitionSpec())
-
-
 def shard(batch):
   """(local_batch, ...) -> (local_devices, local_batch / local_devices, ...)."""
   n = jax.local_device_count()
@@ -182,9 +144,7 @@ def check_config(config):
   if config.data.tile % multiple:
     raise ConfigError(f'data.tile {config.data.tile} is not a multiple of 2**model.depth '
                       f'= {multiple}')
-  if not 0 < config.infer.stride <= config.infer.tile:
-    raise ConfigError(f'infer.stride {config.infer.stride} must be in (0, infer.tile '
-                      f'= {config.infer.tile}]')
+  scene_map.infer_settings(config)
   if config.batch_size <= 0 or config.batch_size % jax.device_count():
     raise ConfigError(f'batch_size {config.batch_size} is not a positive multiple of '
                       f'{jax.device_count()} devices')
@@ -222,6 +182,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       f.write(config.to_json_best_effort(indent=2))
 
   p_train_step = make_p_train_step(config)
+  mapper = scene_map.SceneMapper.from_params(model, None, config, scene_map.SCORING)
   writer = JsonlWriter(workdir)
   stop = {'signal': None}
   previous = signal.signal(signal.SIGTERM, lambda sig, _: stop.update(signal=sig))
@@ -249,8 +210,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                      grad_norm=float(m['grad_norm']))
         t0, last_step = time.time(), done
       if val_sites and (done % config.eval_every_steps == 0 or done == config.num_train_steps):
-        report = eval_lib.evaluate_sites(model, inference.local_copy(state.params), val_sites,
-                                         config)
+        report = eval_lib.evaluate_sites(
+            mapper.with_params(inference.local_copy(state.params)), val_sites)
         pooled = report['pooled']
         log.info('step %d val: %s', done, ' '.join(
             f'{k} {pooled[k]:.4f}' for k in ('cp', 'cr', 'qa', 'oa', 'aa', 'f1')))

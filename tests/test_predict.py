@@ -12,7 +12,7 @@ import tifffile
 from PIL import Image
 from scipy import ndimage
 
-from dpfcn_jax import checkpoint, eval_lib, inference, metrics, predict, train_lib
+from dpfcn_jax import checkpoint, inference, metrics, predict, scene_map, train_lib
 from dpfcn_jax.data import io, synthetic
 from dpfcn_jax.errors import InputError
 
@@ -83,14 +83,14 @@ def test_any_size_scene_streams_to_the_in_memory_result(workdir, tmp_path):
     tifffile.imwrite(paths[name], s[name], photometric='rgb', tile=(48, 64), compression='zlib')
   summary = predict.predict(workdir, paths['pre'], paths['post'], tmp_path / 'out',
                             overrides=FAST)
-  model, params, _ = eval_lib.restore_params(workdir)
+  model, params, _ = scene_map.restore_params(workdir)
   expected, _ = inference.scene_probability(
       inference.make_infer_fn(model), params, s['pre'] / np.float32(255),
       s['post'] / np.float32(255), 32, 24, 4)
   prob = tifffile.imread(tmp_path / 'out' / 'probability.tif')
   np.testing.assert_allclose(prob, expected, atol=1e-6)
   lim = tifffile.imread(tmp_path / 'out' / 'lim.tif')
-  np.testing.assert_array_equal(lim, prob > eval_lib.THRESHOLD)
+  np.testing.assert_array_equal(lim, prob > scene_map.THRESHOLD)
   collection = json.loads((tmp_path / 'out' / 'inventory.geojson').read_text())
   assert 'pixel coordinates' in collection['note']
   labels, n = ndimage.label(lim)

@@ -214,14 +214,14 @@ def test_best_checkpoint_survives_a_restart(config, tmp_path):
 
 @pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
 def test_eval_falls_back_from_an_unreadable_newest_checkpoint(config, tmp_path, caplog):
-  from dpfcn_jax import eval_lib  # pylint: disable=g-import-not-at-top
+  from dpfcn_jax import scene_map  # pylint: disable=g-import-not-at-top
   config.eval_every_steps = 0
   train_lib.train_and_evaluate(config, str(tmp_path))
   for path in (tmp_path / 'checkpoints' / '4').rglob('*'):
     if path.is_file() and path.parent.name in ('d', 'config'):
       path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
-  _, params, _ = eval_lib.restore_params(str(tmp_path))
+  _, params, _ = scene_map.restore_params(str(tmp_path))
   _assert_identical(jax.device_get(params), _saved_state(tmp_path, 2)["params"])
   assert any('trying an older checkpoint' in r.getMessage() for r in caplog.records)
   with pytest.raises(CheckpointError, match='step 4'):
-    eval_lib.restore_params(str(tmp_path), step=4)
+    scene_map.restore_params(str(tmp_path), step=4)

@@ -11,7 +11,7 @@ import tifffile
 from PIL import Image
 
 from conftest import DATA, REPO
-from dpfcn_jax import checkpoint, eval_lib
+from dpfcn_jax import checkpoint, scene_map
 
 AIRCHANGE = DATA / 'sztaki-airchange'
 TINY = ['--config.model.width=4', '--config.model.depth=2', '--config.batch_size=2',
@@ -53,7 +53,7 @@ def test_checkpoints_written_before_later_config_fields_still_restore(trained, t
       node = node[part]
     del node[leaf]
   saved.write_text(json.dumps(cfg))
-  _, params, restored = eval_lib.restore_params(str(old))
+  _, params, restored = scene_map.restore_params(str(old))
   assert params and restored.model.width == 4
   assert (restored.model.input_norm, restored.model.dropout_bits) == ('none', 32)
   assert (restored.data.positive_fraction, restored.xla_flags) == (0.0, '')

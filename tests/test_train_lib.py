@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from dpfcn_jax import checkpoint, eval_lib, train_lib
+from dpfcn_jax import checkpoint, eval_lib, scene_map, train_lib
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.models import create_model
 
@@ -98,7 +98,8 @@ def test_training_lowers_loss_and_raises_quality(tiny_config, tmp_path):
   model = create_model(c.model)
   val = pipeline.load_split(c.data, 'val')
   init = train_lib.create_train_state(c, jax.random.key(c.seed, impl='rbg'), model)
-  before = eval_lib.evaluate_sites(model, init.params, val, c)['pooled']['qa']
+  before = eval_lib.evaluate_sites(
+      scene_map.SceneMapper.from_params(model, init.params, c), val)['pooled']['qa']
   train_lib.train_and_evaluate(c, str(tmp_path))
   log = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   losses = [r['loss'] for r in log if 'loss' in r]

@@ -20,9 +20,12 @@ TIFF_SUFFIXES = ('.tif', '.tiff')
 PIL_SUFFIXES = ('.png', '.bmp', '.jpg', '.jpeg')
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PIL_SUFFIXES
 # GeoTIFF tags that define where pixels are on the ground, copied verbatim.
-GEO_TAGS = {33550: 'ModelPixelScale', 33922: 'ModelTiepoint', 34264: 'ModelTransformation',
-            34735: 'GeoKeyDirectory', 34736: 'GeoDoubleParams', 34737: 'GeoAsciiParams',
-            42113: 'GDAL_NODATA'}
+TAG_PIXEL_SCALE, TAG_TIEPOINT, TAG_TRANSFORMATION = 33550, 33922, 34264
+TAG_GEOKEYS, TAG_GEODOUBLES, TAG_GEOASCII, TAG_NODATA = 34735, 34736, 34737, 42113
+GEO_TAGS = {TAG_PIXEL_SCALE: 'ModelPixelScale', TAG_TIEPOINT: 'ModelTiepoint',
+            TAG_TRANSFORMATION: 'ModelTransformation', TAG_GEOKEYS: 'GeoKeyDirectory',
+            TAG_GEODOUBLES: 'GeoDoubleParams', TAG_GEOASCII: 'GeoAsciiParams',
+            TAG_NODATA: 'GDAL_NODATA'}
 # Full-scale value per integer dtype: pixels are scaled to [0, 1] by it.
 DTYPE_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 Image.MAX_IMAGE_PIXELS = None  # large scenes are the point; decompression bombs are not a threat here
@@ -45,7 +48,7 @@ class GeoInfo:
 
   @property
   def nodata(self) -> Optional[float]:
-    value = self.tag(42113)
+    value = self.tag(TAG_NODATA)
     try:
       return float(str(value).strip('\x00 ')) if value is not None else None
     except ValueError:
@@ -54,11 +57,11 @@ class GeoInfo:
   @property
   def transform(self) -> Optional[np.ndarray]:
     """3x3 affine from (col, row, 1) pixel corner coordinates to map (x, y, 1)."""
-    matrix = self.tag(34264)
+    matrix = self.tag(TAG_TRANSFORMATION)
     if matrix is not None:
       m = np.asarray(matrix, np.float64).reshape(4, 4)
       return np.array([[m[0, 0], m[0, 1], m[0, 3]], [m[1, 0], m[1, 1], m[1, 3]], [0, 0, 1]])
-    scale, tie = self.tag(33550), self.tag(33922)
+    scale, tie = self.tag(TAG_PIXEL_SCALE), self.tag(TAG_TIEPOINT)
     if scale is None or tie is None:
       return None
     i, j, _, x, y, _ = tie[:6]
@@ -82,7 +85,7 @@ class GeoInfo:
     GDAL is what QGIS and rasterio read with: its reading of a CRS given by
     parameters, not a hand translation of the keys, is the one outputs must carry.
     """
-    if self.tag(34735) is None:
+    if self.tag(TAG_GEOKEYS) is None:
       return None
     try:
       from rasterio.io import MemoryFile  # pylint: disable=g-import-not-at-top
@@ -97,11 +100,11 @@ class GeoInfo:
     """The same georeferencing shifted to start at pixel (row0, col0)."""
     tags = []
     for code, dtype, count, value in self.tags:
-      if code == 33922:
+      if code == TAG_TIEPOINT:
         i, j, k, x, y, z = value[:6]
         x, y = self.pixel_to_map(row0, col0)
         value = (i, j, k, float(x), float(y), z) + tuple(value[6:])
-      elif code == 34264:
+      elif code == TAG_TRANSFORMATION:
         m = np.asarray(value, np.float64).reshape(4, 4).copy()
         m[0, 3], m[1, 3] = self.pixel_to_map(row0, col0)
         value = tuple(m.ravel())
@@ -300,9 +303,9 @@ def write_geotiff(path, array, geo: Optional[GeoInfo], nodata=None):
 
 def geotiff_extratags(geo: Optional[GeoInfo], nodata=None) -> list:
   """tifffile `extratags` carrying `geo` unchanged; `nodata`, if given, replaces its nodata."""
-  tags = [t for t in (geo.tags if geo else ()) if t[0] != 42113]
+  tags = [t for t in (geo.tags if geo else ()) if t[0] != TAG_NODATA]
   if nodata is not None:
-    tags.append((42113, 2, 0, str(nodata), True))
-  elif geo and geo.tag(42113) is not None:
-    tags.extend(t for t in geo.tags if t[0] == 42113)
+    tags.append((TAG_NODATA, 2, 0, str(nodata), True))
+  elif geo and geo.tag(TAG_NODATA) is not None:
+    tags.extend(t for t in geo.tags if t[0] == TAG_NODATA)
   return [(code, dtype, count, value, True) for code, dtype, count, value, *_ in tags]
