@@ -65,7 +65,12 @@ def markdown(report, final_model=''):
             + ' | F1 mean +- sd | QA mean +- sd |', '|---' * (len(TABLE_KEYS) + 3) + '|']
   chosen, last = steps.index(report['chosen_step']), len(steps) - 1
   lines += header + [_step_row(report, chosen, ' (best pooled F1)'),
-                     _step_row(report, last, ' (last)'), '', '## Every eval step', '']
+                     _step_row(report, last, ' (last)')]
+  if len(seeds) > 1:
+    lines += [''] + [f'Pooled F1 per seed at step {steps[i]}: ' + ', '.join(
+        f'seed {s} {100 * by_step[i]["f1"]:.2f}' for s, by_step in report['pooled_by_seed'].items())
+        for i in sorted({chosen, last})]
+  lines += ['', '## Every eval step', '']
   lines += header + [_step_row(report, i) for i in range(len(steps))]
   for i in sorted({chosen, last}):
     lines += ['', f'## Folds at step {steps[i]}', '', metrics.format_table(

@@ -66,7 +66,10 @@ def site_group(site, rule):
   if not rule:
     return ''
   name = site_name(site)
-  match = re.match(rule, name)
+  try:
+    match = re.match(rule, name)
+  except re.error as e:
+    raise ConfigError(f'data.site_group {rule!r} is not a regular expression: {e}') from e
   if match is None:
     raise ConfigError(f'data.site_group {rule!r} does not match site {name!r}')
   return match.group(1) if match.re.groups else match.group(0)

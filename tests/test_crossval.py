@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, load_config
-from dpfcn_jax import crossval_lib, crossval_report, folds, metrics, train_lib
+from dpfcn_jax import crossval_lib, crossval_report, folds, line_plot, metrics, train_lib
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError, InputError
 
@@ -44,6 +44,8 @@ def test_bad_fold_counts_and_unmatched_groups_are_refused():
     folds.plan(AIRCHANGE, 11, 0)
   with pytest.raises(ConfigError, match="site_group 'x' does not match site 'szada-2'"):
     folds.plan(AIRCHANGE, 2, 0, 'x')
+  with pytest.raises(ConfigError, match=r"site_group '\(' is not a regular expression"):
+    folds.plan(AIRCHANGE, 2, 0, '(')
 
 
 def test_labelled_sites_are_train_val_and_extra_and_never_test(tmp_path):
@@ -100,6 +102,9 @@ def test_pooled_scores_are_the_scores_of_summed_counts():
     assert report['pooled'][i]['f1'] != pytest.approx(report['mean'][i]['f1'])
   best = int(np.argmax([p['f1'] for p in report['pooled']]))
   assert report['chosen_step'] == steps[best] and report['last_step'] == 20
+  md = crossval_report.markdown(report)
+  f1 = report['pooled_by_seed']['1'][1]['f1']
+  assert 'Pooled F1 per seed at step 20: seed 0 ' in md and f'seed 1 {100 * f1:.2f}' in md
 
 
 def test_a_killed_crossval_resumes_to_the_table_of_an_uninterrupted_one(
@@ -176,6 +181,7 @@ def test_command_writes_json_md_png_and_a_final_model_command_that_runs(tmp_path
     assert report['pooled'][i] == metrics.site_report(*(int(x) for x in summed))
   with Image.open(w / 'crossval_f1.png') as png:
     assert png.size == (640, 400)
+    assert line_plot.COLOURS[0] in {c for _, c in png.convert('RGB').getcolors(1 << 20)}
   md = (w / 'crossval.md').read_text()
   assert md.count('(best pooled F1)') == 1 and md.count('(last)') == 1
   command = [l.strip() for l in md.splitlines() if 'dpfcn_jax.train' in l]
