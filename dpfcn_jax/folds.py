@@ -32,7 +32,7 @@ def labelled_sites(data_config):
     raise ConfigError(f'unknown data.kind {data_config.kind!r}: expected files or synthetic')
   if data_config.kind == 'files' and not data_config.root:
     raise ConfigError('data.root is empty: set --config.data.root=DIR')
-  names = [*split_sites(data_config, 'train'), *split_sites(data_config, 'val'),
+  names = [*(n for split in LABELLED for n in split_sites(data_config, split)),
            *data_config.extra_sites]
   sites = list(dict.fromkeys(os.path.normpath(n) for n in names))
   if not sites:
