@@ -43,6 +43,12 @@ def get_config():
   c.data.train_sites = ()           # site folders relative to root; () = every folder in ROOT/train
   c.data.val_sites = ()
   c.data.test_sites = ()
+  # Cross-validation (dpfcn_jax/crossval.py) deals the train, val and these labelled sites
+  # into folds; training on a split reads only its own field.
+  c.data.extra_sites = ()
+  # Folds are stratified by the first group of this regex matched at the start of a
+  # site's folder name, so regions or sensors are spread over the folds; '' = one stratum.
+  c.data.site_group = ''
   c.data.bands = 3                  # [paper] three spectral channels
   c.data.mask_threshold = 127       # mask pixels above this are landslide
   c.data.test_crop = ()             # (rows, cols) top-left crop scored on the test split

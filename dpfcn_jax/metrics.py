@@ -8,6 +8,7 @@ with the recall form. The recall form is implemented.
 import numpy as np
 
 KEYS = ('cp', 'cr', 'qa', 'oa', 'aa', 'f1', 'iou', 'kappa')
+COUNTS = ('tp', 'fp', 'fn', 'tn')  # the order of confusion() and scores()
 
 
 def _div(a, b):

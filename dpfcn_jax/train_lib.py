@@ -215,7 +215,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         pooled = report['pooled']
         log.info('step %d val: %s', done, ' '.join(
             f'{k} {pooled[k]:.4f}' for k in ('cp', 'cr', 'qa', 'oa', 'aa', 'f1')))
-        writer.write(done, **{f'val_{k}': pooled[k] for k in metrics.KEYS})
+        # Each site's counts, so cross-validation can pool the folds' held-out sites.
+        writer.write(done, **{f'val_{k}': pooled[k] for k in metrics.KEYS},
+                     val_counts={name: {c: r[c] for c in metrics.COUNTS}
+                                 for name, r in report['sites'].items()})
         if config.select_best and pooled[config.select_best] > best:
           best = pooled[config.select_best]
           _check_finite(step_metrics, done)

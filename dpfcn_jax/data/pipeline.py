@@ -35,17 +35,29 @@ def site_folders(data_config, split):
 
 
 def synthetic_sites(data_config, split):
-  cfg = data_config.synthetic
+  """Scenes of a split: those its `<split>_sites` field names, else all of the split's.
+
+  A scene is named `<split>-<index>` after the split whose seed range generates it, so
+  a listed split may take scenes of another (cross-validation folds mix train and val).
+  """
   if split not in SPLITS:
     raise ConfigError(f'unknown split {split!r}: expected one of {", ".join(SPLITS)}')
-  sites = []
-  for i in range(cfg.num_scenes[split]):
-    seed = cfg.seed_offset[split] + i
-    h, w = synthetic.scene_shape(seed, cfg.min_side, cfg.max_side)
-    s = synthetic.generate_scene(seed, h, w)
-    pre, post = (s[k].astype(np.float32) / 255.0 for k in ('pre', 'post'))
-    sites.append(io.Site(f'{split}-{i:02d}', pre, post, s['mask'], np.ones((h, w), bool), None))
-  return sites
+  cfg = data_config.synthetic
+  names = tuple(data_config[f'{split}_sites']) or [
+      f'{split}-{i:02d}' for i in range(cfg.num_scenes[split])]
+  return [synthetic_site(cfg, name, f'data.{split}_sites') for name in names]
+
+
+def synthetic_site(cfg, name, field):
+  source, _, index = name.rpartition('-')
+  if source not in SPLITS or not index.isdigit() or int(index) >= cfg.num_scenes[source]:
+    raise ConfigError(f'{field}: {name!r} is not a synthetic scene: expected <split>-<index> '
+                      'with index below data.synthetic.num_scenes[split]')
+  seed = cfg.seed_offset[source] + int(index)
+  h, w = synthetic.scene_shape(seed, cfg.min_side, cfg.max_side)
+  s = synthetic.generate_scene(seed, h, w)
+  pre, post = (s[k].astype(np.float32) / 255.0 for k in ('pre', 'post'))
+  return io.Site(name, pre, post, s['mask'], np.ones((h, w), bool), None)
 
 
 def load_split(data_config, split):
