@@ -9,17 +9,20 @@ there (replacing those of the same names) and still removes nothing we did not w
 
 Results are written into a scratch folder beside the target and moved into place
 at the end, so a failure, Ctrl-C or SIGTERM leaves the old outputs or the new ones,
-never a mixture, and no scratch folder. The moves hold an advisory lock on the
+never a mixture, and no scratch folder; one left by a killed process (SIGKILL) is
+removed by the next run that writes the same target. The moves hold an advisory lock on the
 parent folder, so two processes writing one target end with one complete set.
 """
 import contextlib
 import datetime
 import fcntl
+import glob
 import json
 import os
 import pathlib
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -86,7 +89,8 @@ def atomic_directory(final, command, overwrite=False):
   """Yields a scratch folder that becomes `final` (see the module doc) if the block succeeds."""
   final = check(final, overwrite)
   created = _make_parents(final.parent)
-  scratch = pathlib.Path(tempfile.mkdtemp(prefix=f'.{final.name}.partial-', dir=final.parent))
+  _remove_stale(final)
+  scratch = _scratch(final, 'partial')
   done = False
   try:
     with _stop_signals_raise():
@@ -109,9 +113,13 @@ def claim(folder, command):
   folder = pathlib.Path(os.path.realpath(os.path.expanduser(str(folder))))
   if owned_files(folder) is not None:
     return folder
-  folder = check(folder)
-  folder.mkdir(parents=True, exist_ok=True)
-  _write_marker(folder, command, [])
+  check(folder)
+  _make_parents(folder.parent)
+  with lock(folder.parent):  # the processes of one job claim it together
+    if owned_files(folder) is None:
+      check(folder)
+      folder.mkdir(exist_ok=True)
+      _write_marker(folder, command, [])
   return folder
 
 
@@ -123,6 +131,27 @@ def _make_parents(folder):
   for f in reversed(missing):
     f.mkdir(exist_ok=True)
   return list(reversed(missing))
+
+
+def _scratch(final, kind):
+  """A new `.NAME.KIND-PID@HOST-*` folder beside `final`: its name says whose it is."""
+  return pathlib.Path(tempfile.mkdtemp(
+      prefix=f'.{final.name}.{kind}-{os.getpid()}@{socket.gethostname()}-', dir=final.parent))
+
+
+def _remove_stale(final):
+  """Scratch folders beside `final` left by a process of this host that is gone (SIGKILL)."""
+  for folder in final.parent.glob(f'.{glob.escape(final.name)}.*-*@*-*'):
+    try:
+      owner = folder.name[len(final.name) + 2:].split('-', 1)[1]
+      pid, host = owner.split('@', 1)
+      if host.rsplit('-', 1)[0] != socket.gethostname():
+        continue
+      os.kill(int(pid), 0)
+    except ProcessLookupError:
+      shutil.rmtree(folder, ignore_errors=True)
+    except (OSError, ValueError, IndexError):
+      continue  # not ours, or its process is alive
 
 
 def _write_marker(folder, command, files):
@@ -137,7 +166,7 @@ def _write_marker(folder, command, files):
 def _commit(scratch, final, command, overwrite):
   files = sorted(os.listdir(scratch))
   _write_marker(scratch, command, files)
-  with _parent_lock(final.parent), _stop_signals_deferred():
+  with lock(final.parent), _stop_signals_deferred():
     # Looked at again under the lock: another process may have written meanwhile.
     state, ours, theirs = _state(final)
     if state == 'foreign' and not overwrite:
@@ -146,7 +175,7 @@ def _commit(scratch, final, command, overwrite):
     if state in ('absent', 'empty'):
       os.rename(scratch, final)  # rename(2) replaces an empty directory
     elif state == 'ours':
-      aside = pathlib.Path(tempfile.mkdtemp(prefix=f'.{final.name}.old-', dir=final.parent))
+      aside = _scratch(final, 'old')
       os.rename(final, aside / final.name)
       os.rename(scratch, final)
       shutil.rmtree(aside)  # holds only files our marker listed
@@ -169,7 +198,8 @@ def _merge(scratch, final, files, ours, theirs):
 
 
 @contextlib.contextmanager
-def _parent_lock(folder):
+def lock(folder):
+  """An exclusive advisory lock on `folder` for the block (flock on its descriptor)."""
   fd = os.open(folder, os.O_RDONLY)
   try:
     fcntl.flock(fd, fcntl.LOCK_EX)

@@ -1,37 +1,23 @@
 """python -m dpfcn_jax.predict --workdir=W --pre=PRE --post=POST --out=DIR [--mask=M]
+   python -m dpfcn_jax.predict --workdir=W --scenes=MANIFEST --out=DIR [--shard=I/N]
 
-Maps a new scene of any size with a trained model (checkpoint and architecture
-from W), no reference mask needed. Windows overlap and are blended (Section II-C
-blocks, stitched without seams); the scene is read and written band by band, so
-memory does not grow with it. DIR (new, empty, or an earlier output of ours; see
-output_dir) receives, atomically:
-  probability.tif   float32 landslide probability   } georeferencing of PRE,
-  lim.tif           uint8 landslide inventory map    } tags copied unchanged
-  uncertainty.tif   MC-dropout standard deviation (with --mc_samples)
-  inventory.geojson one exact pixel-edge polygon per landslide; inventory.csv
-  quicklook.png     the post image with the landslide outlines
-  metrics.json, error_map.tif   with --mask: Table II scores, Figs. 3-4 colours
-Inference options default to the checkpoint's config.infer; flags override them.
+Maps a new scene of any size (predict_lib), or every scene of a manifest into
+DIR/<id>/ with one merged inventory (batch_predict, mosaic), with a trained model:
+checkpoint and architecture from W, no reference mask needed. Inference options
+default to the checkpoint's config.infer; flags override them. A batch is shared
+out over the processes of a jax.distributed job (the flags of dpfcn_jax.train), or
+over SLURM array tasks (--shard, by default from SLURM_ARRAY_TASK_ID/COUNT).
 """
-import contextlib
 import json
-import logging
-import math
 import os
-import time
 
 from absl import app, flags
-import numpy as np
-from PIL import Image, ImageDraw
 
-from dpfcn_jax import cli, inventory, metrics, output_dir, scene_map, scene_outputs
-from dpfcn_jax.data import io, streaming
+import ml_collections
+
+from dpfcn_jax import batch_predict, cli, distributed, metrics, predict_lib
 from dpfcn_jax.errors import InputError
 
-OUTLINE_RGB = (255, 0, 255)  # magenta stands out on both vegetation and bare soil
-PALETTE_SIZE = 256           # quicklook.png is palette PNG: a third of RGB's bytes
-
-log = logging.getLogger('dpfcn_jax.predict')  # the same logger when run as __main__
 # config.infer fields that a flag of the same name overrides.
 OVERRIDES = {'tile': int, 'stride': int, 'batch_size': int, 'tta': bool, 'mc_samples': int,
              'min_area_m2': float, 'fill_holes': bool, 'connectivity': int,
@@ -43,6 +29,10 @@ def define_flags():
   flags.DEFINE_string('workdir', None, 'Directory holding the trained checkpoints.')
   flags.DEFINE_string('pre', None, 'Pre-event image (GeoTIFF/TIFF/PNG/BMP/JPEG).')
   flags.DEFINE_string('post', None, 'Post-event image, on the same grid as --pre.')
+  flags.DEFINE_string('scenes', None, 'Batch: a CSV of id,pre,post[,mask] or a folder of '
+                      '<id>/{pre,post} folders, mapped into --out/<id>/.')
+  flags.DEFINE_string('shard', None, 'Batch: map only scenes i, i+N, ... (I/N); default '
+                      'from SLURM_ARRAY_TASK_ID/COUNT, else the jax.distributed process.')
   flags.DEFINE_string('out', None, 'Output directory: new, empty, or an earlier output of '
                       'predict, which is replaced atomically.')
   flags.DEFINE_boolean('overwrite', False, 'Write into an --out folder holding other files: '
@@ -52,175 +42,8 @@ def define_flags():
   define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_boolean}
   for name, kind in OVERRIDES.items():
     define[kind](name, None, f'Overrides config.infer.{name} of the checkpoint.')
-  flags.mark_flags_as_required(['workdir', 'pre', 'post', 'out'])
-
-
-class SceneRows:
-  """`read_rows` for inference: (pre, post) rows as float32 in [0, 1].
-
-  On the way it keeps the validity (not nodata) of rows read but not yet written,
-  and a block-averaged copy of the post image for the quicklook.
-  """
-
-  def __init__(self, pre, post, bands, quicklook_side):
-    self.pre, self.post = pre, post
-    self.height, self.width = pre.shape[:2]
-    self.keep = [io.bands_to_keep(r.shape[2], bands, r.geo, r.path) for r in (pre, post)]
-    self.factor = max(1, math.ceil(max(self.height, self.width) / quicklook_side))
-    cols = np.arange(0, self.width, self.factor)
-    self._cols, self._col_count = cols, np.diff(np.append(cols, self.width))
-    self._thumb = np.zeros((-(-self.height // self.factor), len(cols), 3), np.float32)
-    self._seen, self._valid, self.valid_pixels = np.zeros(self.height, bool), {}, 0
-
-  def __call__(self, index):
-    lo, hi = int(index.min()), int(index.max()) + 1
-    raw = [r.rows(lo, hi)[..., :k] for r, k in zip((self.pre, self.post), self.keep)]
-    new = np.nonzero(~self._seen[lo:hi])[0]
-    if len(new):
-      valid = np.ones((len(new), self.width), bool)
-      for a, r in zip(raw, (self.pre, self.post)):
-        valid &= io._not_nodata(a[new], r.geo.nodata if r.geo else None)  # pylint: disable=protected-access
-      self._valid.update(zip((new + lo).tolist(), valid))
-      self._seen[new + lo] = True
-      self.valid_pixels += int(valid.sum())
-      post = io.to_unit_float(raw[1][new], self.post.path)
-      rgb = post[..., [0, 1, 2] if post.shape[-1] >= 3 else [0, 0, 0]]
-      np.add.at(self._thumb, (new + lo) // self.factor, np.add.reduceat(rgb, self._cols, axis=1))
-    # `index` covers [lo, hi) (mirroring repeats rows), so every row read is checked.
-    return tuple(io.to_unit_float(a[index - lo], r.path) for a, r in zip(raw, (self.pre, self.post)))
-
-  def valid(self, r0, r1):
-    """Validity of rows [r0, r1), each released once written."""
-    return np.stack([self._valid.pop(r) for r in range(r0, r1)])
-
-  def quicklook(self):
-    """The post image averaged over factor x factor blocks, uint8 RGB."""
-    rows = np.minimum(self.factor, self.height - np.arange(self._thumb.shape[0]) * self.factor)
-    out = np.empty(self._thumb.shape, np.uint8)
-    for i, n in enumerate(rows):  # row by row: no more quicklook-sized temporaries
-      mean = self._thumb[i] * (255 / (n * self._col_count))[:, None]
-      out[i] = np.clip(np.rint(mean), 0, 255)
-    return out
-
-
-class Progress:
-  """Logs windows done, windows/s and the time left, every `every_s` seconds.
-
-  The rate is timed from the end of the first batch, which includes compilation.
-  """
-
-  def __init__(self, every_s):
-    self.every_s, self.done, self.rate = every_s, 0, 0.0
-    self._first = None  # (time, windows) when the first batch came back
-
-  def __call__(self, done, total):
-    self.done, now = done, time.time()
-    if self._first is None:
-      self._first = self._last = now, done
-      return
-    if now - self._first[0] > 0:
-      self.rate = (done - self._first[1]) / (now - self._first[0])
-    if (now - self._last[0] >= self.every_s or done == total) and self.rate > 0:
-      self._last = now, done
-      log.info('windows %d/%d (%.1f%%), %.1f windows/s, ETA %s', done, total,
-               100 * done / total, self.rate, _duration((total - done) / self.rate))
-
-
-def _duration(seconds):
-  m, s = divmod(int(round(seconds)), 60)
-  return f'{m // 60}h{m % 60:02d}m{s:02d}s' if m >= 60 else f'{m}m{s:02d}s'
-
-
-def _open_inputs(stack, pre_path, post_path, mask_path):
-  pre = stack.enter_context(streaming.RowReader(pre_path))
-  post = stack.enter_context(streaming.RowReader(post_path))
-  io.check_same_grid(pre, post)
-  mask = stack.enter_context(streaming.RowReader(mask_path)) if mask_path else None
-  if mask is not None and mask.shape[:2] != pre.shape[:2]:
-    raise InputError(f'{mask_path}: mask size {mask.shape[1]}x{mask.shape[0]} (WxH) differs '
-                     f'from {pre.path}: {pre.shape[1]}x{pre.shape[0]}')
-  return pre, post, mask
-
-
-def _probability_pass(out, mapper, scene, geo):
-  """Runs the windows; writes probability (and uncertainty); returns the runs of
-  landslide pixels (with statistics) and of nodata pixels, and the Progress."""
-  landslide, invalid = inventory.RunCollector(), inventory.RunCollector()
-  progress = Progress(mapper.infer.progress_every_s)
-  with scene_outputs.ProbabilityWriter(out, scene.height, scene.width, geo,
-                                       uncertainty=mapper.infer.mc_samples > 0) as writer:
-    for row0, prob, std in mapper.stream(scene, scene.height, scene.width, progress=progress):
-      valid = scene.valid(row0, row0 + len(prob))
-      prob, std = writer.write(prob, std, valid)
-      landslide.add(row0, mapper.lim(prob) & valid, prob, std)
-      invalid.add(row0, ~valid)
-  return landslide.runs(), invalid.runs(), progress
-
-
-def _map_pass(out, inv, invalid, scene, geo, mask, threshold):
-  """Writes lim.tif from the inventory (and, with a mask, error_map.tif); returns the
-  confusion counts over valid pixels, or None."""
-  h, w = scene.height, scene.width
-  counts = np.zeros(4, np.int64)
-  with scene_outputs.LimWriter(out, h, w, geo, any_invalid=len(invalid) > 0,
-                               errors=mask is not None) as writer:
-    for r0 in range(0, h, streaming.OUTPUT_TILE):
-      r1 = min(h, r0 + streaming.OUTPUT_TILE)
-      pred = inventory.rows_mask(inv.mapped, r0, r1, w)
-      valid = ~inventory.rows_mask(invalid, r0, r1, w)
-      ref = None if mask is None else io.mask_from_array(mask.rows(r0, r1), threshold, mask.path)
-      writer.write(pred, valid, ref)
-      if ref is not None:
-        counts += metrics.confusion(pred, ref, valid)
-  return tuple(int(c) for c in counts) if mask is not None else None
-
-
-def save_quicklook(path, image, regions, factor):
-  """The (downsampled) post image with every polygon ring drawn, as a palette PNG."""
-  outline = PALETTE_SIZE - 1  # the photo gets the other palette entries
-  im = Image.fromarray(image).quantize(outline)
-  palette = (im.getpalette() + [0] * 3 * outline)[:3 * outline]  # lists used entries only
-  im.putpalette(palette + list(OUTLINE_RGB))
-  draw = ImageDraw.Draw(im)
-  for region in regions:
-    for ring in (r for poly in region.polygons for r in poly):
-      draw.line([tuple(p) for p in ring / factor], fill=outline, width=1)
-  im.save(path, optimize=True)
-
-
-def predict(workdir, pre_path, post_path, out_dir, mask_path=None, step=None, overrides=None,
-            overwrite=False):
-  """Maps one scene into `out_dir` (see the module doc); returns a summary dict."""
-  t0 = time.time()
-  output_dir.check(out_dir, overwrite)  # before minutes of work, not after
-  with contextlib.ExitStack() as stack:
-    pre, post, mask = _open_inputs(stack, pre_path, post_path, mask_path)
-    mapper = scene_map.SceneMapper.restore(workdir, step, overrides=overrides)
-    cfg, saved = mapper.infer, mapper.config
-    scene = SceneRows(pre, post, saved.data.bands, cfg.quicklook_side)
-    geo = pre.geo
-    pixel_area = geo.pixel_area if geo else 1.0
-    log.info('%s: %dx%d px (WxH), %d bands, %s', pre.path, scene.width, scene.height,
-             saved.data.bands, 'georeferenced' if geo else 'no georeferencing')
-    with output_dir.atomic_directory(out_dir, 'predict', overwrite) as out:
-      runs, invalid, progress = _probability_pass(out, mapper, scene, geo)
-      if scene.valid_pixels == 0:
-        raise InputError(f'{pre.path}, {post.path}: every pixel is nodata')
-      inv = inventory.build(runs, scene.width, scene.height, cfg.connectivity, cfg.fill_holes,
-                            cfg.min_area_m2 / pixel_area)
-      counts = _map_pass(out, inv, invalid, scene, geo, mask, saved.data.mask_threshold)
-      found, area = inventory.write(inv, geo, os.path.join(out, 'inventory.geojson'),
-                                    os.path.join(out, 'inventory.csv'), cfg.mc_samples > 0)
-      save_quicklook(os.path.join(out, 'quicklook.png'), scene.quicklook(), inv.regions,
-                     scene.factor)
-      summary = {'landslides': found, 'area': area,
-                 'area_unit': 'm2' if geo else 'px2', 'seconds': time.time() - t0,
-                 'windows': progress.done, 'windows_per_s': progress.rate, 'out': str(out_dir)}
-      if counts is not None:
-        summary['metrics'] = metrics.site_report(*counts)
-        with open(os.path.join(out, 'metrics.json'), 'w') as f:
-          json.dump(summary['metrics'], f, indent=2)
-  return summary
+  distributed.define_flags()
+  flags.mark_flags_as_required(['workdir', 'out'])
 
 
 def _saved_xla_flags(workdir):
@@ -232,17 +55,50 @@ def _saved_xla_flags(workdir):
     return ''  # the checkpoint restore reports what is wrong with the workdir
 
 
+def _slurm_shard(environ=None):
+  """'I/N' of a SLURM array task (its index relative to the array's first), or None."""
+  env = os.environ if environ is None else environ
+  if 'SLURM_ARRAY_TASK_ID' not in env or 'SLURM_ARRAY_TASK_COUNT' not in env:
+    return None
+  first = int(env.get('SLURM_ARRAY_TASK_MIN', 0))
+  return f'{int(env["SLURM_ARRAY_TASK_ID"]) - first}/{env["SLURM_ARRAY_TASK_COUNT"]}'
+
+
+def _batch(f, overrides):
+  # No config file: the cluster flags alone, with jax's default join timeout.
+  distributed.initialize_from_flags(ml_collections.ConfigDict(
+      {'enabled': False, 'initialization_timeout': 300}))
+  shard = f.shard or _slurm_shard()
+  rows, merged = batch_predict.run(f.workdir, f.scenes, f.out, f.checkpoint_step, overrides,
+                                   batch_predict.parse_shard(shard) if shard else None)
+  print(batch_predict.format_summary(rows), flush=True)
+  if merged is not None:
+    for layer, s in merged.items():
+      print(f'merged inventory {layer}: {s["landslides"]} landslides, {s["area_m2"]:.1f} m2 '
+            f'in all; {f.out}/inventory.gpkg, inventory.csv', flush=True)
+  failed = [r['id'] for r in rows if r['status'] == 'failed']
+  if failed:
+    raise InputError(f'{len(failed)} of {len(rows)} scenes failed: {", ".join(failed)} '
+                     '(reasons above; run again to retry them)')
+
+
 def main(argv):
   del argv
   f = flags.FLAGS
   cli.setup(_saved_xla_flags(f.workdir))
   with cli.user_errors():
     overrides = {k: f[k].value for k in OVERRIDES if f[k].value is not None}
-    s = predict(f.workdir, f.pre, f.post, f.out, f.mask, f.checkpoint_step, overrides,
-                f.overwrite)
+    if f.scenes:
+      if f.pre or f.post or f.mask:
+        raise InputError('--scenes maps a manifest: leave out --pre, --post and --mask')
+      return _batch(f, overrides)
+    if not (f.pre and f.post):
+      raise InputError('give --pre and --post, or --scenes for a batch')
+    s = predict_lib.predict(f.workdir, f.pre, f.post, f.out, f.mask, f.checkpoint_step,
+                            overrides, f.overwrite)
     print(f'{s["landslides"]} landslides, {s["area"]:.1f} {s["area_unit"]} in all, '
-          f'{s["windows"]} windows at {s["windows_per_s"]:.1f}/s, {_duration(s["seconds"])}; '
-          f'outputs in {s["out"]}', flush=True)
+          f'{s["windows"]} windows at {s["windows_per_s"]:.1f}/s, '
+          f'{predict_lib.duration(s["seconds"])}; outputs in {s["out"]}', flush=True)
     if 'metrics' in s:
       print(metrics.format_table({'scene': s['metrics']}), flush=True)
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -134,6 +135,20 @@ def test_a_stop_signal_during_the_work_removes_the_scratch(tmp_path, signum):
       time.sleep(5)  # the handler raises here
   assert (final / 'a.txt').read_text() == 'old' and _siblings(final) == []
   assert signal.getsignal(signum) is handler
+
+
+def test_scratch_of_a_killed_process_is_removed_by_the_next_run(tmp_path):
+  gone = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                        capture_output=True, text=True, check=True).stdout.strip()
+  host = socket.gethostname()
+  stale = tmp_path / f'.out.partial-{gone}@{host}-x1'
+  alive = tmp_path / f'.out.partial-{os.getpid()}@{host}-x2'
+  foreign = tmp_path / '.out.partial-notes'
+  for folder in (stale, alive, foreign):
+    folder.mkdir()
+  with output_dir.atomic_directory(tmp_path / 'out', 'test') as d:
+    (d / 'a.txt').write_text('x')
+  assert not stale.exists() and alive.exists() and foreign.exists()
 
 
 def test_claim_takes_new_empty_or_own_folders_only(tmp_path):

@@ -1,0 +1,224 @@
+"""Batch mapping: a tiled mosaic mapped by two real processes equals the uncut scene;
+a killed batch resumes; a corrupt tile fails alone; GDAL reads every output."""
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+import tifffile
+
+from conftest import REPO, load_config
+from dpfcn_jax import batch_predict, checkpoint, mosaic, output_dir, train_lib
+from dpfcn_jax.data import io, synthetic
+from dpfcn_jax.errors import InputError
+
+pyogrio = pytest.importorskip('pyogrio', reason='GDAL checks need the test extras')
+rasterio = pytest.importorskip('rasterio')
+
+TIMEOUT_S = 300
+FAST = ['--tile=32', '--stride=24', '--batch_size=4']
+GEO = io.GeoInfo(((io.TAG_PIXEL_SCALE, 12, 3, (0.5, 0.5, 0.0)),
+                  (io.TAG_TIEPOINT, 12, 6, (0.0, 0.0, 0.0, 800000.0, 820000.0, 0.0)),
+                  # ProjectedCSTypeGeoKey = EPSG:2326, Hong Kong 1980 Grid
+                  (io.TAG_GEOKEYS, 3, 8, (1, 1, 0, 1, 3072, 0, 1, 2326))))
+# 2 x 3 tiles of a 200 x 312 scene, cut at multiples of the 24 px window stride and
+# overlapping by 32 px or more (a 32 px window), as mosaic.py asks for an exact merge.
+ROWS, COLS = ((0, 128), (72, 200)), ((0, 128), (96, 224), (192, 312))
+
+
+def _geotiff(path, array, geo):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tifffile.imwrite(path, array, photometric='rgb', extratags=io.geotiff_extratags(geo))
+
+
+@pytest.fixture(scope='module')
+def mosaic_case(tmp_path_factory):
+  """A random tiny DP-FCN checkpoint, an uncut scene and its six tiles with a manifest."""
+  root = tmp_path_factory.mktemp('mosaic')
+  c = load_config('synthetic')
+  c.model.width, c.model.jfl_width, c.model.depth, c.data.tile, c.infer.stride = 4, 4, 2, 32, 24
+  state = train_lib.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
+  checkpoint.save(checkpoint.manager(str(root / 'work')), jax.device_get(state), c)
+  s = synthetic.generate_scene(31, 200, 312)
+  for k in ('pre', 'post'):
+    _geotiff(root / 'scene' / f'{k}.tif', s[k], GEO)
+  with open(root / 'tiles.csv', 'w', newline='') as f:
+    rows = csv.writer(f)
+    rows.writerow(['id', 'pre', 'post'])
+    for i, (r0, r1) in enumerate(ROWS):
+      for j, (c0, c1) in enumerate(COLS):
+        tid = f't{i}{j}'
+        for k in ('pre', 'post'):
+          _geotiff(root / 'tiles' / tid / f'{k}.tif', s[k][r0:r1, c0:c1], GEO.window(r0, c0))
+        rows.writerow([tid, f'tiles/{tid}/pre.tif', f'tiles/{tid}/post.tif'])
+  return root
+
+
+def _predict(root, *flags, env=None, wait=True):
+  cmd = [sys.executable, '-m', 'dpfcn_jax.predict', f'--workdir={root / "work"}', *FAST, *flags]
+  env = {**{k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}, **(env or {})}
+  if not wait:
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+  return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=TIMEOUT_S, check=False)
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def _features(path, layer=None):
+  """[(area, bounds)] of a vector file as GDAL reads it, sorted."""
+  meta, _, geometry, fields = pyogrio.raw.read(path, layer=layer)
+  areas = fields[list(meta['fields']).index('area_m2')]
+  bounds = pyogrio.read_bounds(path, layer=layer)[1].T
+  return sorted(zip(np.round(areas, 6), map(tuple, np.round(bounds, 6)))), meta
+
+
+@pytest.fixture(scope='module')
+def two_process_batch(mosaic_case):
+  """The six tiles mapped by a two-process jax.distributed job, and the uncut scene."""
+  out, port = mosaic_case / 'batch', _free_port()
+  procs = [_predict(mosaic_case, f'--scenes={mosaic_case / "tiles.csv"}', f'--out={out}',
+                    f'--coordinator_address=localhost:{port}', '--num_processes=2',
+                    f'--process_id={i}', env={'JAX_NUM_CPU_DEVICES': '1'}, wait=False)
+           for i in range(2)]
+  logs = []
+  try:
+    for p in procs:
+      stdout, stderr = p.communicate(timeout=TIMEOUT_S)
+      logs.append(stdout + stderr)
+      assert p.returncode == 0, stderr[-3000:]
+  finally:
+    for p in procs:
+      p.kill()
+  uncut = _predict(mosaic_case, f'--pre={mosaic_case / "scene/pre.tif"}',
+                   f'--post={mosaic_case / "scene/post.tif"}', f'--out={mosaic_case / "uncut"}')
+  assert uncut.returncode == 0, uncut.stderr[-3000:]
+  return out, logs
+
+
+def test_two_processes_map_each_scene_once_and_merge_to_the_uncut_scene(mosaic_case,
+                                                                       two_process_batch):
+  out, _ = two_process_batch
+  writers = [json.loads((out / f't{i}{j}' / output_dir.MARKER).read_text())['pid']
+             for i in range(2) for j in range(3)]
+  assert len(set(writers)) == 2 and writers.count(writers[0]) == 3  # shared out, 3 each
+  merged, meta = _features(out / mosaic.GPKG)
+  uncut, _ = _features(mosaic_case / 'uncut' / 'inventory.geojson')
+  assert len(merged) == len(uncut) > 10
+  for (a, b), (ua, ub) in zip(merged, uncut):
+    assert abs(a - ua) <= 0.25 and np.allclose(b, ub, atol=0.5)  # within a pixel
+  assert rasterio.crs.CRS.from_user_input(meta['crs']).to_epsg() == 2326
+  with open(out / mosaic.CSV, newline='') as f:
+    table = list(csv.DictReader(f))
+  assert len(table) == len(merged) and all(r['scenes'] for r in table)
+  crossing = [r for r in table if ';' in r['scenes']]
+  assert crossing  # landslides across tile borders are one feature with both scenes
+  summary = json.loads((out / mosaic.SUMMARY).read_text())['landslides']
+  assert summary['landslides'] == len(merged)
+  assert sum(c['landslides'] for c in summary['by_size_class_m2'].values()) == len(merged)
+
+
+def test_every_output_opens_in_gdal_with_the_input_georeferencing(mosaic_case,
+                                                                  two_process_batch):
+  out, _ = two_process_batch
+  for tid in ('t00', 't12'):
+    with rasterio.open(mosaic_case / 'tiles' / tid / 'pre.tif') as src:
+      crs, transform = src.crs, src.transform
+    for name in ('probability.tif', 'lim.tif'):
+      with rasterio.open(out / tid / name) as r:
+        assert r.crs == crs and r.transform == transform
+    info = pyogrio.read_info(out / tid / 'inventory.geojson')
+    assert rasterio.crs.CRS.from_user_input(info['crs']) == crs
+
+
+def test_killed_batch_resumes_with_only_the_missing_scenes(mosaic_case, tmp_path):
+  out = tmp_path / 'batch'
+  slow = '--mc_samples=8'  # scenes slow enough to be killed between them
+  proc = _predict(mosaic_case, f'--scenes={mosaic_case / "tiles.csv"}', f'--out={out}', slow,
+                  wait=False)
+  deadline = time.time() + TIMEOUT_S
+  while sum(batch_predict.status(out, f't0{j}') == 'done' for j in range(3)) < 2:
+    assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  done = {d.name: (d / output_dir.MARKER).stat().st_mtime_ns for d in out.iterdir()
+          if batch_predict.status(out, d.name) == 'done'}
+  assert 2 <= len(done) < 6
+  again = _predict(mosaic_case, f'--scenes={mosaic_case / "tiles.csv"}', f'--out={out}', slow)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert f'{len(done)} already done, {6 - len(done)} to map' in again.stderr
+  for name, mtime in done.items():  # not mapped again
+    assert (out / name / output_dir.MARKER).stat().st_mtime_ns == mtime
+  assert '6 done, 0 failed' in again.stdout and (out / mosaic.GPKG).exists()
+  assert not [p for p in out.iterdir() if '.partial' in p.name]
+
+
+def test_a_corrupt_tile_fails_alone_with_its_reason(mosaic_case, tmp_path):
+  bad = tmp_path / 'bad_post.tif'
+  bad.write_bytes((mosaic_case / 'tiles' / 't11' / 'post.tif').read_bytes()[:300])
+  manifest = tmp_path / 'tiles.csv'
+  text = (mosaic_case / 'tiles.csv').read_text().replace('tiles/', f'{mosaic_case}/tiles/')
+  manifest.write_text(text.replace(f'{mosaic_case}/tiles/t11/post.tif', str(bad)))
+  done = _predict(mosaic_case, f'--scenes={manifest}', f'--out={tmp_path / "batch"}')
+  assert done.returncode == 2, done.stderr[-3000:]
+  row = next(l for l in done.stdout.splitlines() if l.startswith('| t11 |'))
+  assert 'failed' in row and str(bad) in row
+  assert '5 done, 1 failed' in done.stdout
+  assert 'error: 1 of 6 scenes failed: t11' in done.stderr
+  assert len(_features(tmp_path / 'batch' / mosaic.GPKG)[0]) > 0  # the others, merged
+
+
+def test_manifest_errors_name_the_file(tmp_path):
+  (tmp_path / 'm.csv').write_text('name,pre\nx,a.tif\n')
+  with pytest.raises(InputError, match='m.csv: manifest needs the columns id, pre, post'):
+    batch_predict.read_manifest(tmp_path / 'm.csv')
+  (tmp_path / 'd.csv').write_text('id,pre,post\na,1.tif,2.tif\na,3.tif,4.tif\n')
+  with pytest.raises(InputError, match="scene id 'a' appears twice"):
+    batch_predict.read_manifest(tmp_path / 'd.csv')
+  (tmp_path / 'b.csv').write_text('id,pre,post\n../up,1.tif,2.tif\n')
+  with pytest.raises(InputError, match='b.csv line 2: scene id'):
+    batch_predict.read_manifest(tmp_path / 'b.csv')
+  with pytest.raises(InputError, match='manifest not found'):
+    batch_predict.read_manifest(tmp_path / 'none.csv')
+  (tmp_path / 'scenes' / 'a').mkdir(parents=True)
+  scenes = batch_predict.read_manifest(tmp_path / 'scenes')
+  assert scenes[0].id == 'a' and 'no pre image' in scenes[0].problem
+  assert batch_predict.parse_shard('1/3') == (1, 3)
+  with pytest.raises(InputError, match='--shard'):
+    batch_predict.parse_shard('3/3')
+
+
+def test_real_lantau_geotiff_gives_a_geopackage_in_its_crs(tmp_path):
+  from conftest import DATA  # pylint: disable=g-import-not-at-top
+  lantau = DATA / 'lantau-siteA-post-only' / 'A' / 'post.tif'
+  if not lantau.exists():
+    pytest.skip(f'{lantau} is not here (the real Lantau GeoTIFF; see README, Data)')
+  pre, geo = io.read_array(lantau)
+  valid = np.ones(pre.shape[:2], bool)
+  folder = tmp_path / 'out' / 'A'
+  folder.mkdir(parents=True)
+  prob = np.where(np.arange(pre.shape[1])[None] % 40 < 10, 0.9, 0.1).astype(np.float32)
+  from dpfcn_jax import scene_outputs  # pylint: disable=g-import-not-at-top
+  with scene_outputs.ProbabilityWriter(folder, *pre.shape[:2], geo) as writer:
+    writer.write(np.broadcast_to(prob, pre.shape[:2]), np.zeros(pre.shape[:2], np.float32), valid)
+  infer = load_config('synthetic').infer
+  mosaic.write(str(tmp_path / 'out'), ['A'], infer)
+  with rasterio.open(lantau) as src:
+    info = pyogrio.read_info(tmp_path / 'out' / mosaic.GPKG)
+    assert rasterio.crs.CRS.from_user_input(info['crs']) == src.crs
+    assert info['features'] == len(range(0, pre.shape[1], 40))
+    minx, _, _, maxy = pyogrio.read_bounds(tmp_path / 'out' / mosaic.GPKG)[1].T[0]
+    assert (minx, maxy) == src.xy(0, 0, offset='ul')
