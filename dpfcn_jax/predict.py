@@ -25,7 +25,6 @@ import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw
 
-from configs import default
 from dpfcn_jax import cli, eval_lib, inference, inventory, maps, metrics
 from dpfcn_jax.data import io, streaming
 from dpfcn_jax.errors import ConfigError, InputError
@@ -56,9 +55,10 @@ def define_flags():
 
 
 def infer_config(saved, overrides=None):
-  """The checkpoint's config.infer over today's defaults, then `overrides`; checked."""
-  cfg = default.get_config().infer.to_dict()
-  cfg.update({k: v for k, v in saved.infer.to_dict().items() if k in cfg})
+  """The checkpoint's config.infer, then `overrides`; checked.
+
+  Fields older checkpoints lack come from checkpoint.ADDED_FIELDS."""
+  cfg = saved.infer.to_dict()
   cfg.update(overrides or {})
   multiple = 2 ** saved.model.depth
   if cfg['tile'] <= 0 or cfg['tile'] % multiple:

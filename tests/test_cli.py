@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from conftest import load_config
 from dpfcn_jax import cli
 
 YNN = '--xla_cpu_experimental_ynn_fusion_type'
@@ -53,10 +54,9 @@ def _uses_ynn(xla_flags, module='dpfcn_jax.cli'):
 
 @pytest.mark.parametrize('entry', ['train', 'eval', 'predict', 'compare', 'benchmark'])
 def test_the_default_flag_reaches_xla_from_every_entry_point(entry):
-  from configs import default  # pylint: disable=g-import-not-at-top
   if not _uses_ynn(''):
     pytest.skip("this host's XLA does not send convolutions to YNNPACK")
-  assert not _uses_ynn(default.get_config().xla_flags, f'dpfcn_jax.{entry}')
+  assert not _uses_ynn(load_config().xla_flags, f'dpfcn_jax.{entry}')
 
 
 def test_release_heap_is_a_no_op_without_malloc_trim(monkeypatch):
