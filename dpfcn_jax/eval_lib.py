@@ -11,7 +11,7 @@ import os
 import jax
 import ml_collections
 
-from dpfcn_jax import checkpoint, inference, maps, metrics
+from dpfcn_jax import checkpoint, inference, maps, metrics, train_state
 from dpfcn_jax.data import io, pipeline
 from dpfcn_jax.errors import CheckpointError
 from dpfcn_jax.models import create_model
@@ -48,7 +48,6 @@ def restore_params(workdir, step=None, which='latest'):
   and predict cannot silently build a different network. Without `step`, an
   unreadable newest checkpoint (a save killed half-way) gives way to the one before.
   """
-  from dpfcn_jax import train_lib  # pylint: disable=g-import-not-at-top
   sub = os.path.join(workdir, 'best') if which == 'best' else workdir
   mngr = checkpoint.manager(sub, create=False)
   steps = [step] if step is not None else sorted(mngr.all_steps(), reverse=True)
@@ -59,9 +58,9 @@ def restore_params(workdir, step=None, which='latest'):
       saved, _ = checkpoint.saved_config(sub, s)
       saved = ml_collections.ConfigDict(saved)
       model = create_model(saved.model)
-      target = jax.eval_shape(lambda: train_lib.create_train_state(
+      target = jax.eval_shape(lambda: train_state.create_train_state(
           saved, jax.random.key(0, impl=saved.prng_impl), model))  # pylint: disable=cell-var-from-loop
-      state = checkpoint.restore(mngr, target, train_lib.replicated_sharding(), s)
+      state = checkpoint.restore(mngr, target, train_state.replicated_sharding(), s)
     except CheckpointError as e:
       if step is not None:
         raise

@@ -17,50 +17,21 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dpfcn_jax import checkpoint, cli, eval_lib, inference, metrics
+from dpfcn_jax import checkpoint, cli, eval_lib, inference, metrics, train_state
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError, DpfcnError
 from dpfcn_jax.models import create_model
 
-AXIS = 'batch'
+AXIS = train_state.AXIS  # pmap's axis name, the mesh axis the state is replicated over
 
 log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(DpfcnError):
   """The loss became NaN or Inf; training stops before any bad checkpoint is written."""
-
-
-def make_optimizer(config):
-  if config.optimizer != 'adam':
-    raise ConfigError(f'unknown optimizer {config.optimizer!r}: expected adam')
-  if config.lr_schedule == 'constant':
-    lr = config.learning_rate
-  elif config.lr_schedule == 'cosine':
-    lr = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps,
-                                            max(config.num_train_steps, config.warmup_steps + 1))
-  else:
-    raise ConfigError(f'unknown lr_schedule {config.lr_schedule!r}: expected constant or cosine')
-  tx = optax.adam(lr)
-  if config.grad_clip_norm > 0:
-    tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
-  return tx
-
-
-def create_train_state(config, rng, model=None):
-  """Initialises parameters (Xavier, Section II-C) and the Adam state."""
-  model = create_model(config.model) if model is None else model
-  x = jnp.zeros((1, config.data.tile, config.data.tile, config.data.bands), jnp.float32)
-  params = jax.jit(lambda r: model.init({'params': r}, x, x, train=False)['params'])(rng)
-  state = train_state.TrainState.create(apply_fn=model.apply, params=params,
-                                        tx=make_optimizer(config))
-  # A weakly typed step 0 would compile the step again once it is an int32 (on
-  # resume, or after pmap's first multi-process round trip).
-  return state.replace(step=jnp.zeros((), jnp.int32))
 
 
 def pixel_loss(logits, label, valid, config):
@@ -117,7 +88,7 @@ def make_p_train_step(config, devices=None):
                     devices=devices)
   if jax.process_count() == 1:
     return p_step
-  mesh = replicated_sharding(devices).mesh
+  mesh = train_state.replicated_sharding(devices).mesh
 
   def global_step(state, batch, rng):
     state, step_metrics = p_step(state, batch, rng)
@@ -125,14 +96,6 @@ def make_p_train_step(config, devices=None):
     return state, step_metrics
 
   return global_step
-
-
-def replicated_sharding(devices=None):
-  """Where pmap keeps its unreplicated (in_axes=None) state: feeding it there avoids a
-  second compilation on the second step. pmap orders the devices process by process."""
-  if devices is None:
-    devices = [d for p in range(jax.process_count()) for d in jax.local_devices(p)]
-  return NamedSharding(Mesh(np.asarray(devices), (AXIS,)), PartitionSpec())
 
 
 def shard(batch):
@@ -207,13 +170,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   model = create_model(config.model)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed, impl=config.prng_impl))
-  state = create_train_state(config, init_rng, model)
-  sharding = replicated_sharding()
+  state = train_state.create_train_state(config, init_rng, model)
+  sharding = train_state.replicated_sharding()
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
   restored = checkpoint.restore(mngr, state, sharding) if mngr.latest_step() is not None else None
   state = restored if restored is not None else jax.device_put(state, sharding)
   # On this process's devices, where pmap reads it: else it is copied there every step.
-  dropout_rng = jax.device_put(dropout_rng, replicated_sharding(jax.local_devices()))
+  dropout_rng = jax.device_put(dropout_rng, train_state.replicated_sharding(jax.local_devices()))
   start = int(jax.device_get(state.step))
   if start:
     log.info('resumed from step %d in %s', start, workdir)

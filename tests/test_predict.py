@@ -12,7 +12,7 @@ import tifffile
 from PIL import Image
 from scipy import ndimage
 
-from dpfcn_jax import checkpoint, eval_lib, inference, metrics, predict, train_lib
+from dpfcn_jax import checkpoint, eval_lib, inference, metrics, predict, train_state
 from dpfcn_jax.data import io, synthetic
 from dpfcn_jax.errors import InputError
 
@@ -29,7 +29,7 @@ def workdir(tmp_path_factory):
   c.model.width, c.model.depth, c.data.tile, c.infer.stride = 4, 2, 32, 24
   c.model.keep_prob = 0.9  # MC dropout needs dropout
   path = tmp_path_factory.mktemp('work')
-  state = train_lib.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
+  state = train_state.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
   checkpoint.save(checkpoint.manager(str(path)), jax.device_get(state), c)
   return str(path)
 
