@@ -65,3 +65,23 @@ def test_release_heap_is_a_no_op_without_malloc_trim(monkeypatch):
     raise OSError('no C library')
   monkeypatch.setattr(cli.ctypes, 'CDLL', no_libc)
   cli.release_heap()
+
+
+def test_config_main_sets_up_then_runs_and_turns_user_errors_into_exit_2(monkeypatch, capsys):
+  config = load_config('synthetic')
+  flag = type('Flag', (), {'value': config})()
+  calls = []
+  monkeypatch.setattr(cli, 'setup', lambda flags: calls.append(('setup', flags)))
+  monkeypatch.setattr(cli.distributed, 'initialize_from_flags',
+                      lambda section: calls.append(('join', section.enabled)))
+  cli.config_main(flag, lambda c: calls.append(('run', c.model.width)))(['prog'])
+  assert calls == [('setup', config.xla_flags), ('join', False), ('run', 8)]
+  calls.clear()
+
+  def fail(c):
+    raise cli.DpfcnError(f'width {c.model.width} is wrong')
+
+  with pytest.raises(SystemExit) as e:
+    cli.config_main(flag, fail, multihost=False)(['prog'])
+  assert e.value.code == cli.EXIT_USER_ERROR and calls == [('setup', config.xla_flags)]
+  assert capsys.readouterr().err == 'error: width 8 is wrong\n'
