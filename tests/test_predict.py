@@ -1,4 +1,4 @@
-"""predict: georeferenced outputs of a real GeoTIFF, any scene size streamed to the
+"""predict: georeferenced outputs of a GeoTIFF (the Lantau file, or its stand-in), any scene size streamed to the
 in-memory result, inventory consistent with the map, scoring, errors, atomic output."""
 import json
 import os
@@ -16,9 +16,9 @@ from dpfcn_jax import checkpoint, eval_lib, inference, metrics, predict, train_s
 from dpfcn_jax.data import io, synthetic
 from dpfcn_jax.errors import InputError
 
-from conftest import DATA, REPO, load_config
+import fixture_data
+from conftest import REPO, load_config, real_data
 
-LANTAU = DATA / 'lantau-siteA-post-only' / 'A' / 'post.tif'
 FAST = {'tile': 32, 'stride': 24, 'batch_size': 4}
 
 
@@ -44,21 +44,33 @@ def _tags(path):
     return {t.code: t.value for t in tif.pages[0].tags.values() if t.code in io.GEO_TAGS}
 
 
-def test_cli_on_real_geotiff_keeps_georeferencing(workdir, tmp_path):
+@pytest.fixture
+def geotiff(tmp_path):
+  """A GeoTIFF with the Lantau file's Hong Kong 1980 Grid tags and layout."""
+  path = tmp_path / 'scene.tif'
+  fixture_data.write_lantau_like(path, 150, 170)
+  return path
+
+
+@pytest.mark.parametrize('source', ['stand-in', 'real'])
+def test_cli_on_a_geotiff_keeps_georeferencing(workdir, tmp_path, source, request):
+  scene = (real_data('lantau-siteA-post-only', 'A', 'post.tif') if source == 'real'
+           else request.getfixturevalue('geotiff'))
   out = tmp_path / 'lantau'
-  cmd = [sys.executable, '-m', 'dpfcn_jax.predict', f'--workdir={workdir}', f'--pre={LANTAU}',
-         f'--post={LANTAU}', f'--out={out}', '--tile=64', '--stride=48', '--min_area_m2=2']
+  cmd = [sys.executable, '-m', 'dpfcn_jax.predict', f'--workdir={workdir}', f'--pre={scene}',
+         f'--post={scene}', f'--out={out}', '--tile=64', '--stride=48', '--min_area_m2=2']
   done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
   assert done.returncode == 0, done.stderr
   assert 'landslides' in done.stdout and 'windows/s' in done.stderr
-  reference = _tags(LANTAU)
+  reference = _tags(scene)
   assert set(reference) >= {33550, 33922, 34735, 34736, 34737, 42113}
   for name in ('probability.tif', 'lim.tif'):
     assert _tags(out / name) == reference  # every geo tag copied unchanged, nodata too
-  assert tifffile.imread(out / 'probability.tif').shape == (694, 754)
+  h, w = tifffile.imread(scene).shape[:2]
+  assert tifffile.imread(out / 'probability.tif').shape == (h, w)
   collection = json.loads((out / 'inventory.geojson').read_text())
-  x0, y0 = 803288.5, 811038.5  # upper-left corner, Hong Kong 1980 Grid metres
-  x1, y1 = x0 + 754 * 0.5, y0 - 694 * 0.5
+  x0, y0 = fixture_data.HK1980_ORIGIN  # upper-left corner, Hong Kong 1980 Grid metres
+  x1, y1 = x0 + w * 0.5, y0 - h * 0.5
   assert collection['features']
   for feature in collection['features']:
     rings = [np.asarray(r) for r in feature['geometry']['coordinates']]
@@ -70,7 +82,7 @@ def test_cli_on_real_geotiff_keeps_georeferencing(workdir, tmp_path):
     assert props['area_m2'] >= 2
   lim = tifffile.imread(out / 'lim.tif')
   assert lim.sum() * 0.25 == sum(f['properties']['area_m2'] for f in collection['features'])
-  assert Image.open(out / 'quicklook.png').size == (754, 694)
+  assert Image.open(out / 'quicklook.png').size == (w, h)
   assert not list(tmp_path.glob('.lantau*'))  # no scratch folder left
 
 
@@ -144,9 +156,9 @@ def test_input_errors_leave_no_outputs(workdir, tmp_path):
   assert sorted(os.listdir(tmp_path)) == ['a.tif', 'b.tif', 'nan.tif', 'pre.tif', 'small.tif']
 
 
-def test_missing_checkpoint_exits_2(tmp_path):
+def test_missing_checkpoint_exits_2(tmp_path, geotiff):
   cmd = [sys.executable, '-m', 'dpfcn_jax.predict', f'--workdir={tmp_path / "none"}',
-         f'--pre={LANTAU}', f'--post={LANTAU}', f'--out={tmp_path / "out"}']
+         f'--pre={geotiff}', f'--post={geotiff}', f'--out={tmp_path / "out"}']
   done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
   assert done.returncode == 2
   assert 'error:' in done.stderr and 'no checkpoint' in done.stderr
