@@ -1,4 +1,5 @@
-"""What every command-line entry point shares: XLA flags, logging and user-facing errors."""
+"""What every command-line entry point shares: XLA flags, logging, user-facing errors
+and the main of the commands a config file drives."""
 import contextlib
 import ctypes
 import logging
