@@ -5,13 +5,15 @@ on the standard top-left 784x448 crop and are never read in training or selectio
 Width and length fit about an hour on a 2-core CPU (docs/RESULTS.md);
 configs/airchange_gpu.py is the paper-width variant for accelerators.
 """
-from configs import default
+from dpfcn_jax import config_files
+
+default = config_files.sibling(__file__, 'default')
 
 
 def get_config():
   c = default.get_config()
   c.data.kind = 'files'
-  c.data.root = '../shared/data/sztaki-airchange'
+  c.data.root = str(config_files.data_dir(__file__) / 'sztaki-airchange')  # see its SOURCE.md
   c.data.train_sites = ('train/szada-2', 'train/szada-3', 'train/szada-4', 'train/szada-5',
                         'train/szada-6', 'train/tiszadob-1', 'train/tiszadob-2',
                         'train/tiszadob-5')

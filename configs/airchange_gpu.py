@@ -4,7 +4,9 @@ python -m dpfcn_jax.train --config=configs/airchange_gpu.py --workdir=W
 python -m dpfcn_jax.eval --config=configs/airchange_gpu.py --workdir=W --split=val
 Not yet trained on a GPU: the one lent so far went to the step benchmarks (docs/RESULTS.md).
 """
-from configs import airchange
+from dpfcn_jax import config_files
+
+airchange = config_files.sibling(__file__, 'airchange')
 
 
 def get_config():

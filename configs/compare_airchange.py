@@ -3,16 +3,16 @@
   python -m dpfcn_jax.compare --config=configs/compare_airchange.py \
       --workdir=runs/compare_airchange --split=val
 
-Same methods and per-network overrides as configs/compare_synthetic.py. The
-test pairs are held out of the shared data, so the val pairs are the ones
-scored here; with select_best on, the networks keep the checkpoint that was
-best on those same pairs, so pass --config.select_best= for an unbiased val
-table.
+Same methods and per-network overrides as configs/compare_synthetic.py (both from
+configs/default.py). The test pairs are held out of the shared data, so the val
+pairs are the ones scored here; with select_best on, the networks keep the
+checkpoint that was best on those same pairs, so pass --config.select_best= for
+an unbiased val table.
 """
-from configs import airchange, compare_synthetic
+from dpfcn_jax import config_files
+
+airchange = config_files.sibling(__file__, 'airchange')
 
 
 def get_config():
-  c = airchange.get_config()
-  c.compare = compare_synthetic.compare_section()
-  return c
+  return airchange.get_config()

@@ -146,6 +146,21 @@ def get_config():
   c.levelset.lseluc.fcm_iters = 100         # choice: FCM iteration cap
   c.levelset.lseluc.fcm_tol = 1e-6          # choice: FCM stops when centres move less
 
+  # ---- method comparison (Table IV; python -m dpfcn_jax.compare) ----
+  c.compare = ml_collections.ConfigDict()
+  # Comma-separated subset, run in Table IV's order; CMI + Otsu is the plain
+  # threshold every method must beat.
+  c.compare.methods = 'cmi_otsu,else,rlse,lseluc,fcn,unet,fcnpp,dpfcn'
+  # Each network is the site config with these overrides (Section III-A's settings).
+  c.compare.deep = ml_collections.ConfigDict({
+      'fcn': {'model': {'name': 'fcn', 'keep_prob': 0.5}},      # [paper] lr: the base config's
+      'unet': {'model': {'name': 'unet', 'keep_prob': 0.6}},    # [paper] lr: the base config's
+      'fcnpp': {'model': {'name': 'fcnpp', 'keep_prob': 0.6}},  # [paper] 1x1 pyramid convs built in
+      'dpfcn': {'model': {'name': 'dpfcn'}},                    # the base config unchanged
+  })
+  c.compare.figure_panel_px = 320   # longest side of each map in figure_<site>.png
+  c.compare.figure_columns = 4      # panels per row of the figure
+
   # ---- distributed runtime ----
   c.distributed = ml_collections.ConfigDict()
   # Multi-host jobs (dpfcn_jax/distributed.py): srun job steps and --coordinator_address

@@ -3,7 +3,9 @@
 The data are not public: set --config.data.root to a folder holding
 train/{A..E} and test/{F..M}, each with pre/post/mask images.
 """
-from configs import default
+from dpfcn_jax import config_files
+
+default = config_files.sibling(__file__, 'default')
 
 
 def get_config():

@@ -4,7 +4,9 @@ Same network and loss as configs/default.py; width, dropout, learning rate, clas
 weights, augmentation and length are cut so train + evaluate finish in minutes
 without a GPU (docs/RESULTS.md has the runs that chose them).
 """
-from configs import default
+from dpfcn_jax import config_files
+
+default = config_files.sibling(__file__, 'default')
 
 
 def get_config():

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
-from dpfcn_jax import cli, inference, scene_map, train_lib
+from dpfcn_jax import cli, inference, scene_map, train_lib, train_state
 from dpfcn_jax.data import augment, synthetic
 from dpfcn_jax.models import create_model
 
@@ -135,12 +135,12 @@ def run(config, mode, batch, runs, warmup, scene_size, peak=None):
   rng = np.random.default_rng(0)
   model = create_model(config.model)
   key = jax.random.key(config.seed, impl=config.prng_impl)
-  state = train_lib.create_train_state(config, key, model)
+  state = train_state.create_train_state(config, key, model)
   n_dev, t = jax.local_device_count(), config.data.tile
   pairs = lambda n: rng.random((n_dev, n // n_dev, t, t, config.data.bands), np.float32)
   if mode == 'train':
     step = train_lib.make_p_train_step(config)
-    state = jax.device_put(state, train_lib.replicated_sharding())
+    state = jax.device_put(state, train_state.replicated_sharding())
     b = {'pre': pairs(batch), 'post': pairs(batch),
          'label': rng.integers(0, 2, (n_dev, batch // n_dev, t, t)).astype(np.int32),
          'valid': np.ones((n_dev, batch // n_dev, t, t), np.float32)}

@@ -92,10 +92,11 @@ def _reason(error):
 
 
 # Config fields added after checkpoints were first written, each with the value that
-# reproduces the code those checkpoints were trained with.
+# reproduces what the code did before the field existed.
 ADDED_FIELDS = {'model.input_norm': 'none', 'model.dropout_bits': 32,
                 'data.positive_fraction': 0.0, 'xla_flags': '', 'model.winograd': False,
-                'model.winograd_wgrad': False}
+                'model.winograd_wgrad': False, 'infer.connectivity': 4,
+                'infer.quicklook_side': 2048, 'infer.progress_every_s': 10.0}
 
 
 def with_added_fields(config: dict) -> dict:

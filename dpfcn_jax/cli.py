@@ -1,4 +1,5 @@
-"""What every command-line entry point shares: XLA flags, logging and user-facing errors."""
+"""What every command-line entry point shares: XLA flags, logging, user-facing errors
+and the main of the commands a config file drives."""
 import contextlib
 import ctypes
 import logging
@@ -8,6 +9,7 @@ import sys
 from absl import logging as absl_logging
 import jax
 
+from dpfcn_jax import distributed
 from dpfcn_jax.errors import DpfcnError
 
 EXIT_USER_ERROR = 2
@@ -71,3 +73,22 @@ def user_errors():
   except KeyboardInterrupt:  # Ctrl-C: the outputs say what was kept, a traceback would not
     print('interrupted', file=sys.stderr, flush=True)
     sys.exit(EXIT_INTERRUPTED)
+
+
+def config_main(config_flag, run, multihost=True):
+  """The absl `main` of a command driven by a config file: `run(config)` after setup.
+
+  XLA flags go first (jax must not have started); then, with `multihost`, this
+  process joins its job (the flags of distributed.define_flags); errors a user
+  can cause end as one line and exit status 2.
+  """
+  def main(argv):
+    del argv
+    config = config_flag.value
+    setup(config.xla_flags)
+    with user_errors():
+      if multihost:
+        distributed.initialize_from_flags(config.distributed)
+      run(config)
+
+  return main

@@ -15,14 +15,7 @@ _SPLIT = flags.DEFINE_string('split', 'val', 'train | val | test')
 distributed.define_flags()
 flags.mark_flags_as_required(['config', 'workdir'])
 
-
-def main(argv):
-  del argv
-  cli.setup(_CONFIG.value.xla_flags)
-  with cli.user_errors():
-    distributed.initialize_from_flags(_CONFIG.value.distributed)
-    eval_lib.evaluate(_CONFIG.value, _WORKDIR.value, _SPLIT.value)
-
+main = cli.config_main(_CONFIG, lambda c: eval_lib.evaluate(c, _WORKDIR.value, _SPLIT.value))
 
 if __name__ == '__main__':
   app.run(main)

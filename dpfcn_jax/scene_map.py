@@ -14,7 +14,6 @@ from typing import Any
 import jax
 import ml_collections
 
-from configs import default
 from dpfcn_jax import checkpoint, inference, inventory, train_state
 from dpfcn_jax.errors import CheckpointError, ConfigError
 from dpfcn_jax.models import create_model
@@ -25,10 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def infer_settings(config, overrides=None) -> ml_collections.ConfigDict:
-  """`config.infer` over today's defaults (older checkpoints lack newer fields), then
-  `overrides`; ConfigError if the settings cannot map a scene with `config.model`."""
-  cfg = default.get_config().infer.to_dict()
-  cfg.update({k: v for k, v in config.infer.to_dict().items() if k in cfg})
+  """`config.infer`, then `overrides`; ConfigError if the settings cannot map a scene with
+  `config.model`. Fields older checkpoints lack come from checkpoint.ADDED_FIELDS."""
+  cfg = config.infer.to_dict()
   cfg.update(overrides or {})
   multiple = 2 ** config.model.depth
   if cfg['tile'] <= 0 or cfg['tile'] % multiple:

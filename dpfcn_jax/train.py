@@ -14,14 +14,7 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and m
 distributed.define_flags()
 flags.mark_flags_as_required(['config', 'workdir'])
 
-
-def main(argv):
-  del argv
-  cli.setup(_CONFIG.value.xla_flags)
-  with cli.user_errors():
-    distributed.initialize_from_flags(_CONFIG.value.distributed)
-    train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-
+main = cli.config_main(_CONFIG, lambda c: train_lib.train_and_evaluate(c, _WORKDIR.value))
 
 if __name__ == '__main__':
   app.run(main)

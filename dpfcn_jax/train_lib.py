@@ -20,11 +20,12 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dpfcn_jax import checkpoint, cli, eval_lib, inference, metrics, scene_map
+from dpfcn_jax import checkpoint, cli, eval_lib, inference, metrics, scene_map, train_state
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError, DpfcnError
 from dpfcn_jax.models import create_model
-from dpfcn_jax.train_state import AXIS, create_train_state, replicated_sharding
+
+AXIS = train_state.AXIS  # pmap's axis name, the mesh axis the state is replicated over
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def make_p_train_step(config, devices=None):
                     devices=devices)
   if jax.process_count() == 1:
     return p_step
-  mesh = replicated_sharding(devices).mesh
+  mesh = train_state.replicated_sharding(devices).mesh
 
   def global_step(state, batch, rng):
     state, step_metrics = p_step(state, batch, rng)
@@ -167,13 +168,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   model = create_model(config.model)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed, impl=config.prng_impl))
-  state = create_train_state(config, init_rng, model)
-  sharding = replicated_sharding()
+  state = train_state.create_train_state(config, init_rng, model)
+  sharding = train_state.replicated_sharding()
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
   restored = checkpoint.restore(mngr, state, sharding) if mngr.latest_step() is not None else None
   state = restored if restored is not None else jax.device_put(state, sharding)
   # On this process's devices, where pmap reads it: else it is copied there every step.
-  dropout_rng = jax.device_put(dropout_rng, replicated_sharding(jax.local_devices()))
+  dropout_rng = jax.device_put(dropout_rng, train_state.replicated_sharding(jax.local_devices()))
   start = int(jax.device_get(state.step))
   if start:
     log.info('resumed from step %d in %s', start, workdir)

@@ -1,7 +1,8 @@
-"""The train state: Adam over the parameters (Section II-C) and where it lives.
+"""The train state: Adam (Section II-C) over freshly initialised parameters, and
+where it lives on the devices.
 
-Kept apart from the loop so that restoring a checkpoint (scene_map) builds the same
-structure the loop saves without importing the loop.
+Training creates it; eval, predict and compare build its shape to restore a
+checkpoint into, so both sides share this module instead of importing each other.
 """
 import jax
 import jax.numpy as jnp
@@ -13,7 +14,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from dpfcn_jax.errors import ConfigError
 from dpfcn_jax.models import create_model
 
-AXIS = 'batch'
+AXIS = 'batch'  # the device axis: pmap's in train_lib, the mesh's here
 
 
 def make_optimizer(config):
@@ -38,7 +39,7 @@ def create_train_state(config, rng, model=None):
   x = jnp.zeros((1, config.data.tile, config.data.tile, config.data.bands), jnp.float32)
   params = jax.jit(lambda r: model.init({'params': r}, x, x, train=False)['params'])(rng)
   state = flax_train_state.TrainState.create(apply_fn=model.apply, params=params,
-                                        tx=make_optimizer(config))
+                                             tx=make_optimizer(config))
   # A weakly typed step 0 would compile the step again once it is an int32 (on
   # resume, or after pmap's first multi-process round trip).
   return state.replace(step=jnp.zeros((), jnp.int32))

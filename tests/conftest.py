@@ -1,8 +1,6 @@
 """Two fake CPU devices for every test, so pmap paths run as on a multi-device host."""
-import importlib
 import os
 import pathlib
-import sys
 
 import jax
 import pytest
@@ -23,18 +21,28 @@ jax.config.update('jax_disable_most_optimizations', True)
 jax.config.update('jax_default_matmul_precision', 'highest')
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DATA = REPO.parent / 'shared' / 'data'
-sys.path.insert(0, str(REPO))  # configs/*.py import `configs.default`, as under `python -m`
 
-# The tests' command-line runs apply config.xla_flags; so does this process, or runs
-# in it would compile differently and differ from theirs in the last bits.
-from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
-from dpfcn_jax import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
-cli.apply_xla_flags(default.get_config().xla_flags)
+from dpfcn_jax import cli, config_files  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# The real data sets (README): tests on them skip where the folder is missing.
+DATA = config_files.data_dir(REPO / 'configs' / 'default.py')
 
 
 def load_config(name='default'):
-  return importlib.import_module(f'configs.{name}').get_config()
+  return config_files.load(REPO / 'configs' / f'{name}.py').get_config()
+
+
+def real_data(*parts):
+  """DATA/parts, or a skip naming what is missing and how to provide it."""
+  path = DATA.joinpath(*parts)
+  if not path.exists():
+    pytest.skip(f'real data not found: {path} (set ${config_files.DATA_ENV}; see README)')
+  return path
+
+
+# The tests' command-line runs apply config.xla_flags; so does this process, or runs
+# in it would compile differently and differ from theirs in the last bits.
+cli.apply_xla_flags(load_config().xla_flags)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ around the run (workdir, output folder, inputs) must be as it was before.
 The runs start together, two at a time, since each spends seconds importing.
 """
 import concurrent.futures
-import importlib.util
 import json
 import os
 import subprocess
@@ -32,7 +31,6 @@ TINY = {'model.width': 4, 'model.depth': 2, 'data.tile': 32, 'infer.stride': 24,
 FLAGS = [f'--config.{k}={v}' for k, v in TINY.items()]
 PARALLEL_RUNS = 2
 TIMEOUT_S = 300
-HAS_PREDICT = importlib.util.find_spec('dpfcn_jax.predict') is not None
 
 
 def _run(module, *args):
@@ -209,7 +207,6 @@ def _predict_without_checkpoint(tmp, trained):
   return _predict(tmp / 'empty', pre, post, tmp / 'out'), [tmp / 'empty', 'no checkpoint found']
 
 
-needs_predict = pytest.mark.skipif(not HAS_PREDICT, reason='dpfcn_jax.predict is not there yet')
 CASES = {
     **{f'train: {f}': _train_on_broken_site(f) for f in TRAIN_FAULTS},
     'train: data.root empty': _train_with_config(['--config.data.root='], ['data.root is empty']),
@@ -252,7 +249,7 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory, trained):
   """Starts every case at once; -> {case: (future, message fragments, tmp, snapshot)}."""
-  cases = {**CASES, **(PREDICT_CASES if HAS_PREDICT else {})}
+  cases = {**CASES, **PREDICT_CASES}
   with concurrent.futures.ThreadPoolExecutor(PARALLEL_RUNS) as pool:
     started = {}
     for name, case in cases.items():
@@ -264,8 +261,7 @@ def runs(tmp_path_factory, trained):
       future.cancel()
 
 
-@pytest.mark.parametrize('case', [*CASES, *(pytest.param(c, marks=needs_predict)
-                                            for c in PREDICT_CASES)])
+@pytest.mark.parametrize('case', [*CASES, *PREDICT_CASES])
 def test_bad_input_exits_2_naming_the_file_and_writes_nothing(runs, trained, case):
   future, fragments, tmp, before = runs[case]
   r = future.result()

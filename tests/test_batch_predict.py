@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import REPO, load_config
-from dpfcn_jax import batch_predict, checkpoint, mosaic, output_dir, train_lib
+import fixture_data
+from conftest import REPO, load_config, real_data
+from dpfcn_jax import batch_predict, checkpoint, mosaic, output_dir, scene_outputs, train_state
 from dpfcn_jax.data import io, synthetic
 from dpfcn_jax.errors import InputError
 
@@ -44,7 +45,7 @@ def mosaic_case(tmp_path_factory):
   root = tmp_path_factory.mktemp('mosaic')
   c = load_config('synthetic')
   c.model.width, c.model.jfl_width, c.model.depth, c.data.tile, c.infer.stride = 4, 4, 2, 32, 24
-  state = train_lib.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
+  state = train_state.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
   checkpoint.save(checkpoint.manager(str(root / 'work')), jax.device_get(state), c)
   s = synthetic.generate_scene(31, 200, 312)
   for k in ('pre', 'post'):
@@ -201,24 +202,27 @@ def test_manifest_errors_name_the_file(tmp_path):
     batch_predict.parse_shard('3/3')
 
 
-def test_real_lantau_geotiff_gives_a_geopackage_in_its_crs(tmp_path):
-  from conftest import DATA  # pylint: disable=g-import-not-at-top
-  lantau = DATA / 'lantau-siteA-post-only' / 'A' / 'post.tif'
-  if not lantau.exists():
-    pytest.skip(f'{lantau} is not here (the real Lantau GeoTIFF; see README, Data)')
+@pytest.mark.parametrize('source', ['stand-in', 'real'])
+def test_lantau_grid_gives_a_geopackage_in_its_crs(source, tmp_path):
+  if source == 'real':
+    lantau = real_data('lantau-siteA-post-only', 'A', 'post.tif')
+  else:
+    lantau = tmp_path / 'post.tif'
+    fixture_data.write_lantau_like(lantau)
   pre, geo = io.read_array(lantau)
-  valid = np.ones(pre.shape[:2], bool)
+  h, w = pre.shape[:2]
   folder = tmp_path / 'out' / 'A'
   folder.mkdir(parents=True)
-  prob = np.where(np.arange(pre.shape[1])[None] % 40 < 10, 0.9, 0.1).astype(np.float32)
-  from dpfcn_jax import scene_outputs  # pylint: disable=g-import-not-at-top
-  with scene_outputs.ProbabilityWriter(folder, *pre.shape[:2], geo) as writer:
-    writer.write(np.broadcast_to(prob, pre.shape[:2]), np.zeros(pre.shape[:2], np.float32), valid)
-  infer = load_config('synthetic').infer
-  mosaic.write(str(tmp_path / 'out'), ['A'], infer)
+  stripes = np.where(np.arange(w)[None] % 40 < 10, 0.9, 0.1).astype(np.float32)
+  with scene_outputs.ProbabilityWriter(folder, h, w, geo) as writer:
+    writer.write(np.broadcast_to(stripes, (h, w)), np.zeros((h, w), np.float32),
+                 np.ones((h, w), bool))
+  mosaic.write(str(tmp_path / 'out'), ['A'], load_config('synthetic').infer)
+  gpkg = tmp_path / 'out' / mosaic.GPKG
   with rasterio.open(lantau) as src:
-    info = pyogrio.read_info(tmp_path / 'out' / mosaic.GPKG)
+    info = pyogrio.read_info(gpkg)
+    assert src.crs.to_epsg() is None  # given by parameters
     assert rasterio.crs.CRS.from_user_input(info['crs']) == src.crs
-    assert info['features'] == len(range(0, pre.shape[1], 40))
-    minx, _, _, maxy = pyogrio.read_bounds(tmp_path / 'out' / mosaic.GPKG)[1].T[0]
+    assert info['features'] == len(range(0, w, 40))
+    minx, _, _, maxy = pyogrio.read_bounds(gpkg)[1].T[0]
     assert (minx, maxy) == src.xy(0, 0, offset='ul')

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from conftest import load_config
 from dpfcn_jax import cli
 
 YNN = '--xla_cpu_experimental_ynn_fusion_type'
@@ -53,10 +54,9 @@ def _uses_ynn(xla_flags, module='dpfcn_jax.cli'):
 
 @pytest.mark.parametrize('entry', ['train', 'eval', 'predict', 'compare', 'benchmark'])
 def test_the_default_flag_reaches_xla_from_every_entry_point(entry):
-  from configs import default  # pylint: disable=g-import-not-at-top
   if not _uses_ynn(''):
     pytest.skip("this host's XLA does not send convolutions to YNNPACK")
-  assert not _uses_ynn(default.get_config().xla_flags, f'dpfcn_jax.{entry}')
+  assert not _uses_ynn(load_config().xla_flags, f'dpfcn_jax.{entry}')
 
 
 def test_release_heap_is_a_no_op_without_malloc_trim(monkeypatch):
@@ -65,3 +65,23 @@ def test_release_heap_is_a_no_op_without_malloc_trim(monkeypatch):
     raise OSError('no C library')
   monkeypatch.setattr(cli.ctypes, 'CDLL', no_libc)
   cli.release_heap()
+
+
+def test_config_main_sets_up_then_runs_and_turns_user_errors_into_exit_2(monkeypatch, capsys):
+  config = load_config('synthetic')
+  flag = type('Flag', (), {'value': config})()
+  calls = []
+  monkeypatch.setattr(cli, 'setup', lambda flags: calls.append(('setup', flags)))
+  monkeypatch.setattr(cli.distributed, 'initialize_from_flags',
+                      lambda section: calls.append(('join', section.enabled)))
+  cli.config_main(flag, lambda c: calls.append(('run', c.model.width)))(['prog'])
+  assert calls == [('setup', config.xla_flags), ('join', False), ('run', 8)]
+  calls.clear()
+
+  def fail(c):
+    raise cli.DpfcnError(f'width {c.model.width} is wrong')
+
+  with pytest.raises(SystemExit) as e:
+    cli.config_main(flag, fail, multihost=False)(['prog'])
+  assert e.value.code == cli.EXIT_USER_ERROR and calls == [('setup', config.xla_flags)]
+  assert capsys.readouterr().err == 'error: width 8 is wrong\n'

@@ -1,16 +1,18 @@
-"""configs/: the paper's values are the defaults, and every config builds its model."""
+"""configs/: the paper's values are the defaults, every config builds its model and runs
+the comparison, and config files load each other from any directory."""
 import pathlib
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from conftest import load_config
-from dpfcn_jax import train_lib
+from conftest import REPO, load_config
+from dpfcn_jax import compare_lib, config_files, train_lib
+from dpfcn_jax.errors import ConfigError
 from dpfcn_jax.models import create_model
 
-NAMES = sorted(p.stem for p in (pathlib.Path(__file__).parents[1] / 'configs').glob('*.py')
-               if not p.stem.startswith('_'))
+CONFIGS = REPO / 'configs'
+NAMES = sorted(p.stem for p in CONFIGS.glob('*.py') if not p.stem.startswith('_'))
 
 
 def test_default_holds_the_paper_values():
@@ -34,3 +36,24 @@ def test_every_config_is_consistent_and_builds_its_model(name):
   shapes = jax.eval_shape(lambda: create_model(c.model).init(jax.random.key(0), x, x,
                                                              train=False))
   assert jax.tree.leaves(shapes)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_every_config_can_run_the_comparison(name):
+  c = load_config(name)
+  c.lock()  # as --config locks it
+  assert compare_lib.parse_methods(c.compare.methods) == tuple(compare_lib.LABELS)
+  for method in compare_lib.DEEP:
+    assert compare_lib.method_config(c, method).model.name == method
+
+
+def test_config_files_load_each_other_from_any_directory(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.delenv(config_files.DATA_ENV, raising=False)
+  c = config_files.load(CONFIGS / 'airchange.py').get_config()
+  assert pathlib.Path(c.data.root) == CONFIGS.parent.parent / 'shared' / 'data' / 'sztaki-airchange'
+  monkeypatch.setenv(config_files.DATA_ENV, str(tmp_path))
+  assert config_files.load(CONFIGS / 'airchange.py').get_config().data.root == str(
+      tmp_path / 'sztaki-airchange')
+  with pytest.raises(ConfigError, match='nope.py: config file not found'):
+    config_files.sibling(CONFIGS / 'default.py', 'nope')

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, load_config
-from dpfcn_jax import distributed, eval_lib, train_lib
+from dpfcn_jax import distributed, eval_lib, train_lib, train_state
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError
 from dpfcn_jax.models import create_model
@@ -174,7 +174,7 @@ def test_bf16_computes_in_bf16_keeps_f32_state_and_learns(tiny_config, tmp_path)
   c.checkpoint_every_steps = 40
   model = create_model(c.model)
   x = jnp.zeros((1, c.data.tile, c.data.tile, c.data.bands))
-  params = train_lib.create_train_state(c, jax.random.key(0, impl='rbg'), model).params
+  params = train_state.create_train_state(c, jax.random.key(0, impl='rbg'), model).params
   forward = jax.make_jaxpr(lambda p: model.apply({'params': p}, x, x, train=False))(params)
   assert 'bf16' in str(forward) and forward.out_avals[0].dtype == jnp.float32
   with warnings.catch_warnings(record=True) as caught:
@@ -195,7 +195,7 @@ def test_bf16_computes_in_bf16_keeps_f32_state_and_learns(tiny_config, tmp_path)
 def test_fresh_and_restored_states_share_the_step_signature(tiny_config):
   # A weak int step would compile the train step a second time after a restore, or
   # after pmap's first multi-process round trip (which drops weak types).
-  state = train_lib.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
+  state = train_state.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
   assert state.step.dtype == jnp.int32 and not state.step.weak_type
 
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dpfcn_jax import inference, train_lib
+from dpfcn_jax import inference, train_state
 from dpfcn_jax.data import augment, synthetic, tiling
 from dpfcn_jax.models import create_model
 
@@ -19,7 +19,7 @@ def net():
   c.model.width, c.model.jfl_width, c.model.depth, c.data.tile = 4, 4, 2, 32
   c.model.keep_prob = 0.9  # MC dropout needs dropout
   model = create_model(c.model)
-  state = train_lib.create_train_state(c, jax.random.key(0, impl=c.prng_impl), model)
+  state = train_state.create_train_state(c, jax.random.key(0, impl=c.prng_impl), model)
   return model, jax.device_get(state.params)
 
 

@@ -7,6 +7,7 @@ import pytest
 import tifffile
 from scipy import ndimage
 
+import fixture_data
 from dpfcn_jax import inventory
 from dpfcn_jax.data import io
 
@@ -14,18 +15,6 @@ STRUCTURE = {4: ndimage.generate_binary_structure(2, 1), 8: ndimage.generate_bin
 # North-up 0.5 m grid, Hong Kong 1980 Grid origin of the Lantau site A GeoTIFF.
 GEO = io.GeoInfo(((33550, 12, 3, (0.5, 0.5, 0.0)),
                   (33922, 12, 6, (0.0, 0.0, 0.0, 803288.5, 811038.5, 0.0))))
-# The same file's GeoKeys, copied as values: a Transverse Mercator given by parameters,
-# no EPSG code (GDAL derives its WKT from them).
-HK80_KEYS = (1, 1, 0, 20, 1024, 0, 1, 1, 1025, 0, 1, 1, 1026, 34737, 31, 0, 2048, 0, 1, 32767,
-             2049, 34737, 81, 31, 2050, 0, 1, 32767, 2054, 0, 1, 9102, 2056, 0, 1, 32767, 2057,
-             34736, 1, 5, 2059, 34736, 1, 6, 2061, 34736, 1, 7, 3072, 0, 1, 32767, 3074, 0, 1,
-             32767, 3075, 0, 1, 1, 3076, 0, 1, 9001, 3080, 34736, 1, 1, 3081, 34736, 1, 0, 3082,
-             34736, 1, 3, 3083, 34736, 1, 4, 3092, 34736, 1, 2, 0, 0, 0, 0)
-HK80_DOUBLES = (22.31213333333334, 114.1785555555556, 1.0, 836694.05, 819069.8, 6378137.0,
-                298.2572235604902, 0.0)
-HK80_ASCII = ('PCS Name = Transverse_Mercator|GCS Name = GCS_Unknown|Datum = Unknown|'
-              'Ellipsoid = S_Unknown|Primem = Greenwich||')
-
 
 def _collect(mask, prob, rng):
   """Feeds `mask` in bands of random heights, as the predict loop does."""
@@ -182,9 +171,7 @@ def test_pixel_coordinates_and_epsg_crs(tmp_path):
 def test_gdal_reads_the_crs_of_a_grid_given_by_parameters(tmp_path):
   pyogrio = pytest.importorskip('pyogrio', reason='GDAL check needs the test extras')
   rasterio = pytest.importorskip('rasterio')
-  geo = io.GeoInfo(GEO.tags + ((34735, 3, len(HK80_KEYS), HK80_KEYS),
-                               (34736, 12, len(HK80_DOUBLES), HK80_DOUBLES),
-                               (34737, 2, len(HK80_ASCII) + 1, HK80_ASCII)))
+  geo = io.GeoInfo(tuple(t for t in fixture_data.HK1980_TAGS if t[0] != io.TAG_NODATA))
   assert inventory.epsg_code(geo) is None
   mask = np.zeros((6, 6), bool)
   mask[1:3, 1:4] = mask[4:, 4:] = True

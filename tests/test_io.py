@@ -4,12 +4,19 @@ import pytest
 import tifffile
 from PIL import Image
 
-from conftest import DATA
+import fixture_data
+from conftest import real_data
 from dpfcn_jax.data import io
 from dpfcn_jax.errors import InputError
 
-LANTAU = DATA / 'lantau-siteA-post-only' / 'A' / 'post.tif'
-AIRCHANGE = DATA / 'sztaki-airchange'
+LANTAU = ('lantau-siteA-post-only', 'A', 'post.tif')
+
+
+@pytest.fixture
+def lantau_like(tmp_path):
+  path = tmp_path / 'lantau.tif'
+  fixture_data.write_lantau_like(path)
+  return path
 
 
 def _site(tmp_path, pre=None, post=None, mask=None, ext='png'):
@@ -25,8 +32,18 @@ def _site(tmp_path, pre=None, post=None, mask=None, ext='png'):
   return tmp_path
 
 
-def test_airchange_site_loads_with_binarised_mask():
-  site = io.load_site(AIRCHANGE / 'val' / 'tiszadob-4', bands=3, threshold=127)
+def test_airchange_layout_site_loads_with_binarised_mask(tmp_path):
+  masks = fixture_data.write_airchange(tmp_path, height=40, width=56)
+  site = io.load_site(tmp_path / 'val' / 'tiszadob-4', bands=3, threshold=127)
+  assert site.name == 'tiszadob-4' and site.pre.shape == site.post.shape == (40, 56, 3)
+  assert site.pre.dtype == np.float32 and 0 <= site.pre.min() and site.pre.max() <= 1
+  np.testing.assert_array_equal(site.mask, masks['tiszadob-4'])
+  assert site.mask.any() and site.geo is None and site.valid.all()
+
+
+def test_real_airchange_site_loads_with_binarised_mask():
+  site = io.load_site(real_data('sztaki-airchange', 'val', 'tiszadob-4'), bands=3,
+                      threshold=127)
   assert site.pre.shape == site.post.shape == (640, 952, 3)
   assert site.pre.dtype == np.float32 and 0 <= site.pre.min() and site.pre.max() <= 1
   assert set(np.unique(site.mask)) <= {0, 1}
@@ -43,17 +60,40 @@ def test_uint16_is_scaled_by_its_full_range(tmp_path):
   assert r.data.max() == 1.0 and r.data.min() == 0.0
 
 
-def test_geotiff_tags_survive_a_write_read_round_trip(tmp_path):
-  r = io.read_raster(LANTAU, 3)
+def test_stand_ins_carry_what_the_real_files_have(tmp_path):
+  with tifffile.TiffFile(real_data(*LANTAU)) as tif:
+    page = tif.pages[0]
+    real = {t.code: (int(t.dtype), t.count, t.value) for t in page.tags.values()
+            if t.code in io.GEO_TAGS}
+    layout = (page.compression, page.tilelength, page.tilewidth, page.photometric)
+  assert real == {c: (d, n, v) for c, d, n, v in fixture_data.HK1980_TAGS}
+  fixture_data.write_lantau_like(tmp_path / 'l.tif')
+  with tifffile.TiffFile(tmp_path / 'l.tif') as tif:
+    page = tif.pages[0]
+    assert (page.compression, page.tilelength, page.tilewidth, page.photometric) == layout
+  fixture_data.write_airchange(tmp_path / 'ac', 32, 32)
+  for split, names in fixture_data.AIRCHANGE_SITES.items():
+    real_site = real_data('sztaki-airchange', split, names[0])
+    for stem in ('pre', 'post', 'mask'):
+      ours, theirs = tmp_path / 'ac' / split / names[0] / f'{stem}.bmp', real_site / f'{stem}.bmp'
+      with Image.open(ours) as a, Image.open(theirs) as b:
+        assert a.mode == b.mode  # the mask: 8 bits with a grey palette, read as 'L'
+      assert ours.read_bytes()[28:30] == theirs.read_bytes()[28:30]  # bits per pixel
+    assert sorted(p.name for p in real_site.parent.iterdir()) == sorted(names)
+
+
+def test_geotiff_tags_survive_a_write_read_round_trip(tmp_path, lantau_like):
+  r = io.read_raster(lantau_like, 3)
+  assert r.geo == fixture_data.hk1980_geo()
   assert r.geo.pixel_area == pytest.approx(0.25)  # 0.5 m pixels, Hong Kong 1980 Grid
   x, y = r.geo.pixel_to_map(0, 0)
-  assert (x, y) == pytest.approx((803288.5, 811038.5))
+  assert (x, y) == pytest.approx(fixture_data.HK1980_ORIGIN)
   io.write_geotiff(tmp_path / 'out.tif', (r.data[..., 0] > 0.5).astype(np.uint8), r.geo)
   assert io.read_raster(tmp_path / 'out.tif', 1).geo == r.geo
 
 
 def test_window_shifts_the_tiepoint_only():
-  geo = io.read_raster(LANTAU, 3).geo
+  geo = fixture_data.hk1980_geo()
   w = geo.window(10, 20)
   assert w.pixel_to_map(0, 0) == pytest.approx(geo.pixel_to_map(10, 20))
   assert w.tag(34735) == geo.tag(34735)
@@ -128,7 +168,7 @@ def test_mask_threshold_is_configurable(tmp_path):
 
 
 def test_georeferencing_disagreement(tmp_path):
-  geo = io.read_raster(LANTAU, 3).geo
+  geo = fixture_data.hk1980_geo()
   a = np.zeros((16, 16, 3), np.uint8)
   io.write_geotiff(tmp_path / 'pre.tif', a, geo)
   io.write_geotiff(tmp_path / 'post.tif', a, geo.window(5, 5))

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from dpfcn_jax import checkpoint, train_lib
+from dpfcn_jax import checkpoint, train_state
 from dpfcn_jax.data import pipeline
 
 LAUNCH = REPO / 'launch'
@@ -98,8 +98,8 @@ def test_local_script_trains_then_evaluates(tmp_path):
 
 def test_notebook_inspects_a_two_device_checkpoint_on_one_device(tiny_config, tmp_path):
   workdir = tmp_path / 'run'
-  state = train_lib.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
-  state = jax.device_put(jax.device_get(state), train_lib.replicated_sharding())
+  state = train_state.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
+  state = jax.device_put(jax.device_get(state), train_state.replicated_sharding())
   assert len(state.step.sharding.device_set) == 2
   mngr = checkpoint.manager(str(workdir))
   checkpoint.save(mngr, state, tiny_config)

@@ -20,7 +20,7 @@ import tifffile
 from PIL import Image
 
 from conftest import REPO, load_config
-from dpfcn_jax import checkpoint, output_dir, train_lib
+from dpfcn_jax import checkpoint, output_dir, train_state
 from dpfcn_jax.data import synthetic
 from dpfcn_jax.errors import OutputError
 
@@ -167,7 +167,7 @@ def workdir(tmp_path_factory):
   c = load_config('synthetic')
   c.model.width, c.model.depth, c.data.tile, c.infer.stride = 4, 2, 32, 24
   path = tmp_path_factory.mktemp('work')
-  state = train_lib.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
+  state = train_state.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
   checkpoint.save(checkpoint.manager(str(path)), jax.device_get(state), c)
   for name, (h, w) in {'small': (64, 80), 'large': (384, 384)}.items():
     s = synthetic.generate_scene(21, h, w)

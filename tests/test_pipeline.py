@@ -4,7 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from conftest import DATA, load_config
+import fixture_data
+from conftest import load_config, real_data
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError
 
@@ -43,14 +44,21 @@ def test_padded_pixels_are_invalid(tiny_config):
   assert total == scene
 
 
-def test_airchange_splits_and_test_crop():
+@pytest.mark.parametrize('source', ['stand-in', 'real'])
+def test_airchange_splits_and_test_crop(tmp_path, source):
   c = load_config('airchange')
-  c.data.root = str(DATA / 'sztaki-airchange')
+  if source == 'real':
+    c.data.root = str(real_data('sztaki-airchange'))
+  else:
+    fixture_data.write_airchange(tmp_path, 64, 96)
+    c.data.root, c.data.test_crop = str(tmp_path), (48, 80)  # the real pairs: 952x640
   assert [f.name for f in pipeline.site_folders(c.data, 'val')] == ['szada-7', 'tiszadob-4']
   assert len(pipeline.site_folders(c.data, 'train')) == 8
   c.data.test_sites = ('val/szada-7',)  # stands in for a held-back test pair
   (site,) = pipeline.load_split(c.data, 'test')
-  assert site.pre.shape[:2] == site.mask.shape == (448, 784)
+  assert site.pre.shape[:2] == site.mask.shape == tuple(c.data.test_crop)
+  if source == 'real':
+    assert tuple(c.data.test_crop) == (448, 784)  # the standard crop of the test pairs
 
 
 @pytest.mark.parametrize('change,match', [

@@ -19,7 +19,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO
-from dpfcn_jax import checkpoint, train_lib
+from dpfcn_jax import checkpoint, train_lib, train_state
 from dpfcn_jax.errors import CheckpointError
 
 # Config fields that the command-line runs copy from the `config` fixture.
@@ -187,7 +187,7 @@ def test_same_seed_gives_bit_identical_parameters(config, tmp_path):
   runs = [train_lib.train_and_evaluate(config, str(tmp_path / d)) for d in ('a', 'b')]
   _assert_identical(*(jax.device_get(r.params) for r in runs))
   init_rng, _ = jax.random.split(jax.random.key(config.seed, impl=config.prng_impl))
-  init = train_lib.create_train_state(config, init_rng)  # as train_and_evaluate does
+  init = train_state.create_train_state(config, init_rng)  # as train_and_evaluate does
   untouched, trained = (jax.tree.leaves(jax.device_get(s.params)) for s in (init, runs[0]))
   # The equality above is of trained weights, not of ones training never moved.
   assert all(not np.array_equal(x, y) for x, y in zip(untouched, trained))
@@ -202,8 +202,8 @@ def test_best_checkpoint_survives_a_restart(config, tmp_path):
   first = checkpoint.best_score(str(tmp_path), 'qa')
   assert 0.0 <= first <= 1.0
   # A stored score no val can beat: after resuming, later vals must not replace it.
-  state = checkpoint.restore(best, jax.eval_shape(lambda: train_lib.create_train_state(
-      config, jax.random.key(0, impl=config.prng_impl))), train_lib.replicated_sharding())
+  state = checkpoint.restore(best, jax.eval_shape(lambda: train_state.create_train_state(
+      config, jax.random.key(0, impl=config.prng_impl))), train_state.replicated_sharding())
   checkpoint.save(best, state, config, {'qa': 2.0})
   config.num_train_steps = 6
   train_lib.train_and_evaluate(config, str(tmp_path))

@@ -4,14 +4,15 @@ import ml_collections
 import numpy as np
 import pytest
 
-from dpfcn_jax import checkpoint, scene_map, train_lib
+from dpfcn_jax import checkpoint, scene_map, train_state
 from dpfcn_jax.data import synthetic
 from dpfcn_jax.errors import ConfigError
 
 
 def test_infer_settings_fill_fields_older_checkpoints_lack_then_apply_overrides(tiny_config):
-  old = ml_collections.ConfigDict(tiny_config.to_dict())
-  del old.infer['connectivity'], old.infer['quicklook_side']
+  old = tiny_config.to_dict()
+  del old['infer']['connectivity'], old['infer']['quicklook_side']
+  old = ml_collections.ConfigDict(checkpoint.with_added_fields(old))  # as restores read it
   cfg = scene_map.infer_settings(old, {'stride': 16, 'tta': True})
   assert cfg.connectivity == 4 and cfg.quicklook_side > 0  # today's defaults
   assert (cfg.tile, cfg.stride, cfg.tta) == (tiny_config.infer.tile, 16, True)
@@ -38,7 +39,7 @@ def mapper(tmp_path_factory):
   c.model.width, c.model.jfl_width, c.model.depth, c.data.tile = 4, 4, 2, 32
   c.infer.stride, c.model.keep_prob = 24, 0.9
   workdir = tmp_path_factory.mktemp('work')
-  state = train_lib.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
+  state = train_state.create_train_state(c, jax.random.key(0, impl=c.prng_impl))
   checkpoint.save(checkpoint.manager(str(workdir)), jax.device_get(state), c)
   return scene_map.SceneMapper.restore(str(workdir), overrides={'batch_size': 2})
 

@@ -9,9 +9,8 @@ from PIL import Image
 from dpfcn_jax.data import io, streaming
 from dpfcn_jax.errors import InputError
 
-from conftest import DATA
-
-LANTAU = DATA / 'lantau-siteA-post-only' / 'A' / 'post.tif'
+import fixture_data
+from conftest import real_data
 logging.getLogger('tifffile').setLevel(logging.ERROR)
 
 LAYOUTS = {
@@ -48,9 +47,15 @@ def test_row_reader_matches_whole_read(tmp_path, layout):
     np.testing.assert_array_equal(_bands(reader, rng), array)
 
 
-def test_row_reader_geotiff_and_pil(tmp_path):
-  with streaming.RowReader(LANTAU) as reader:
-    whole, geo = io.read_array(LANTAU)
+@pytest.mark.parametrize('source', ['stand-in', 'real'])
+def test_row_reader_geotiff_and_pil(tmp_path, source):
+  if source == 'real':
+    geotiff = real_data('lantau-siteA-post-only', 'A', 'post.tif')
+  else:
+    geotiff = tmp_path / 'lantau.tif'
+    fixture_data.write_lantau_like(geotiff, 300, 270)  # several tiles each way
+  with streaming.RowReader(geotiff) as reader:
+    whole, geo = io.read_array(geotiff)
     assert reader.geo == geo
     np.testing.assert_array_equal(_bands(reader, np.random.default_rng(1)), whole)
   grey = np.random.default_rng(2).integers(0, 255, (30, 20), dtype=np.uint8)
@@ -80,8 +85,7 @@ def test_row_writer_round_trip_with_geotags(tmp_path, rgb):
   rng = np.random.default_rng(3)
   shape = (300, 270, 3) if rgb else (300, 270)
   array = rng.integers(0, 255, shape, dtype=np.uint8)
-  with streaming.RowReader(LANTAU) as reader:
-    geo = reader.geo
+  geo = fixture_data.hk1980_geo()
   path = tmp_path / 'out.tif'
   with streaming.RowWriter(path, 300, 270, np.uint8, geo, rgb=rgb) as writer:
     r = 0

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from dpfcn_jax import checkpoint, eval_lib, scene_map, train_lib
+from dpfcn_jax import checkpoint, eval_lib, scene_map, train_lib, train_state
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.models import create_model
 
@@ -29,12 +29,12 @@ def test_two_device_pmap_step_equals_one_device_step(tiny_config):
   tiny_config.model.keep_prob = 1.0  # dropout masks depend on the device split
   assert jax.device_count() == 2
   batch = _batch(tiny_config)
-  host_state = jax.device_get(train_lib.create_train_state(tiny_config, jax.random.key(0, impl='rbg')))
+  host_state = jax.device_get(train_state.create_train_state(tiny_config, jax.random.key(0, impl='rbg')))
   rng = jax.random.key(1, impl='rbg')
   results = []
   for devices in (jax.devices()[:1], jax.devices()):
     step = train_lib.make_p_train_step(tiny_config, devices)
-    state = jax.device_put(host_state, train_lib.replicated_sharding(devices))
+    state = jax.device_put(host_state, train_state.replicated_sharding(devices))
     b = jax.tree.map(lambda x: x.reshape((len(devices), -1) + x.shape[1:]), batch)
     for _ in range(2):
       state, m = step(state, b, rng)
@@ -44,9 +44,9 @@ def test_two_device_pmap_step_equals_one_device_step(tiny_config):
 
 
 def test_state_has_no_device_axis(tiny_config):
-  state = train_lib.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
+  state = train_state.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
   step = train_lib.make_p_train_step(tiny_config)
-  state = jax.device_put(jax.device_get(state), train_lib.replicated_sharding())
+  state = jax.device_put(jax.device_get(state), train_state.replicated_sharding())
   before = jax.tree.map(np.shape, jax.device_get(state.params))
   state, _ = step(state, train_lib.shard(_batch(tiny_config)), jax.random.key(0, impl='rbg'))
   assert jax.tree.map(np.shape, jax.device_get(state.params)) == before
@@ -60,9 +60,9 @@ def test_steps_move_nothing_between_host_and_devices_and_compile_once(tiny_confi
   sampler = _sampler(tiny_config)
   batches = [train_lib.device_batch(sampler, tiny_config, i) for i in range(3)]
   keys = [jax.device_put(jax.random.fold_in(jax.random.key(0, impl='rbg'), i),
-                         train_lib.replicated_sharding()) for i in range(3)]
-  state = train_lib.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
-  state = jax.device_put(jax.device_get(state), train_lib.replicated_sharding())
+                         train_state.replicated_sharding()) for i in range(3)]
+  state = train_state.create_train_state(tiny_config, jax.random.key(0, impl='rbg'))
+  state = jax.device_put(jax.device_get(state), train_state.replicated_sharding())
   step = train_lib.make_p_train_step(tiny_config)
   with jax.transfer_guard('disallow'), jax.log_compiles(True), caplog.at_level(logging.WARNING):
     for batch, key in zip(batches, keys):
@@ -97,7 +97,7 @@ def test_training_lowers_loss_and_raises_quality(tiny_config, tmp_path):
   c.data.synthetic.num_scenes.train = 4
   model = create_model(c.model)
   val = pipeline.load_split(c.data, 'val')
-  init = train_lib.create_train_state(c, jax.random.key(c.seed, impl='rbg'), model)
+  init = train_state.create_train_state(c, jax.random.key(c.seed, impl='rbg'), model)
   before = eval_lib.evaluate_sites(
       scene_map.SceneMapper.from_params(model, init.params, c), val)['pooled']['qa']
   train_lib.train_and_evaluate(c, str(tmp_path))

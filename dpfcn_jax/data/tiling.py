@@ -1,4 +1,4 @@
-"""Block and window geometry: padding, regular blocks, overlapping windows, blending.
+"""Block and window geometry: padding, window starts, blending.
 
 Section II-C: scenes are cut into 128x128 blocks. Edges are padded by mirroring;
 padded pixels carry valid=False so they never count in the loss or the metrics.
@@ -24,31 +24,6 @@ def pad_to(array, height: int, width: int):
   pads = [(0, height - array.shape[0]), (0, width - array.shape[1])]
   pads += [(0, 0)] * (array.ndim - 2)
   return np.pad(array, pads, mode=PAD_MODE)
-
-
-def to_blocks(array, tile: int):
-  """(H, W, ...) -> (n_rows * n_cols, tile, tile, ...) regular blocks, edges padded."""
-  h, w = array.shape[:2]
-  ph, pw = padded_size(h, tile, tile), padded_size(w, tile, tile)
-  a = pad_to(array, ph, pw)
-  a = a.reshape(ph // tile, tile, pw // tile, tile, *a.shape[2:])
-  return np.swapaxes(a, 1, 2).reshape(-1, tile, tile, *a.shape[4:])
-
-
-def from_blocks(blocks, height: int, width: int):
-  """Inverse of `to_blocks`: stitches blocks and crops the padding away."""
-  tile = blocks.shape[1]
-  nr, nc = padded_size(height, tile, tile) // tile, padded_size(width, tile, tile) // tile
-  a = blocks.reshape(nr, nc, tile, tile, *blocks.shape[3:])
-  a = np.swapaxes(a, 1, 2).reshape(nr * tile, nc * tile, *blocks.shape[3:])
-  return a[:height, :width]
-
-
-def valid_blocks(height: int, width: int, tile: int):
-  """Per-block bool masks of the pixels that lie inside the scene."""
-  inside = np.zeros((padded_size(height, tile, tile), padded_size(width, tile, tile)), bool)
-  inside[:height, :width] = True
-  return to_blocks(inside, tile)
 
 
 def blend_weight(tile: int, overlap: int) -> np.ndarray:
