@@ -14,8 +14,8 @@ def get_config():
   c.data.kind = 'synthetic'
   c.model.width = 8                 # 8-16-32-64-128: ~1/64 of the paper's FLOPs
   c.model.jfl_width = 8             # 16 cost 14% more per step and gained nothing measurable
-  c.model.fast_wgrad = False        # at width 8 XLA's conv gradients are as fast (0.61 vs 0.66 s)
-  c.model.winograd = False          # one level is wide enough at width 8; off, the recorded demo reproduces
+  c.compute.fast_wgrad = False        # at width 8 XLA's conv gradients are as fast (0.61 vs 0.66 s)
+  c.compute.winograd = False          # one level is wide enough at width 8; off, the recorded demo reproduces
   c.model.keep_prob = 1.0           # a width-8 net has no capacity to spare for dropout
   # Each window's bands standardised: the dates differ in exposure and colour balance,
   # and a width-8 net cannot spare the capacity to learn that away (val QA 74 -> 82).

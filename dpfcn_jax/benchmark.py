@@ -25,7 +25,7 @@ from ml_collections import config_flags
 
 from dpfcn_jax import cli, inference, scene_map, train_lib, train_state
 from dpfcn_jax.data import augment, synthetic
-from dpfcn_jax.models import create_model
+from dpfcn_jax.models import compute, create_model
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
 _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'infer', 'scene'], 'What to time.')
@@ -133,7 +133,7 @@ def _time(fn, runs, warmup):
 def run(config, mode, batch, runs, warmup, scene_size, peak=None):
   """Returns the summary dict printed by main."""
   rng = np.random.default_rng(0)
-  model = create_model(config.model)
+  model = create_model(config.model, compute.resolve(config.compute))
   key = jax.random.key(config.seed, impl=config.prng_impl)
   state = train_state.create_train_state(config, key, model)
   n_dev, t = jax.local_device_count(), config.data.tile

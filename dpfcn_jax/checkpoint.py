@@ -93,14 +93,24 @@ def _reason(error):
 
 # Config fields added after checkpoints were first written, each with the value that
 # reproduces what the code did before the field existed.
-ADDED_FIELDS = {'model.input_norm': 'none', 'model.dropout_bits': 32,
-                'data.positive_fraction': 0.0, 'xla_flags': '', 'model.winograd': False,
-                'model.winograd_wgrad': False, 'infer.connectivity': 4,
-                'infer.quicklook_side': 2048, 'infer.progress_every_s': 10.0}
+ADDED_FIELDS = {'model.input_norm': 'none', 'compute.dropout_bits': 32,
+                'data.positive_fraction': 0.0, 'xla_flags': '', 'compute.winograd': False,
+                'compute.winograd_wgrad': False, 'compute.fast_wgrad': True,
+                'infer.connectivity': 4, 'infer.quicklook_side': 2048,
+                'infer.progress_every_s': 10.0}
+# Fields that moved: configs saved before config.compute carry the compute policy in
+# config.model, where it did not describe the network.
+MOVED_FIELDS = {f'model.{k}': f'compute.{k}'
+                for k in ('fast_wgrad', 'dropout_bits', 'winograd', 'winograd_wgrad')}
 
 
 def with_added_fields(config: dict) -> dict:
-  """`config` (a saved config dict) with every ADDED_FIELDS entry it lacks."""
+  """`config` (a saved config dict) with MOVED_FIELDS moved and every ADDED_FIELDS
+  entry it lacks."""
+  for old, new in MOVED_FIELDS.items():
+    (section, leaf), (new_section, new_leaf) = old.split('.'), new.split('.')
+    if leaf in config.get(section, {}):
+      config.setdefault(new_section, {}).setdefault(new_leaf, config[section].pop(leaf))
   for key, value in ADDED_FIELDS.items():
     *parents, leaf = key.split('.')
     node = config

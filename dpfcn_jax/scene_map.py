@@ -16,7 +16,7 @@ import ml_collections
 
 from dpfcn_jax import checkpoint, inference, inventory, train_state
 from dpfcn_jax.errors import CheckpointError, ConfigError
-from dpfcn_jax.models import create_model
+from dpfcn_jax.models import compute, create_model
 
 THRESHOLD = 0.5  # argmax of two softmax classes, Eq. (3)
 
@@ -68,7 +68,7 @@ def restore_params(workdir, step=None, which='latest'):
     try:
       saved, _ = checkpoint.saved_config(sub, s)
       saved = ml_collections.ConfigDict(saved)
-      model = create_model(saved.model)
+      model = create_model(saved.model, compute.resolve(saved.compute))
       target = jax.eval_shape(lambda: train_state.create_train_state(
           saved, jax.random.key(0, impl=saved.prng_impl), model))  # pylint: disable=cell-var-from-loop
       state = checkpoint.restore(mngr, target, train_state.replicated_sharding(), s)

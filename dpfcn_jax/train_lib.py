@@ -23,7 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from dpfcn_jax import checkpoint, cli, eval_lib, inference, metrics, scene_map, train_state
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError, DpfcnError
-from dpfcn_jax.models import create_model
+from dpfcn_jax.models import compute, create_model
 
 AXIS = train_state.AXIS  # pmap's axis name, the mesh axis the state is replicated over
 
@@ -166,7 +166,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                                   config.data.photometric, config.data.positive_fraction)
   os.makedirs(workdir, exist_ok=True)  # only once the inputs are known good
 
-  model = create_model(config.model)
+  model = create_model(config.model, compute.resolve(config.compute))  # once, for this host
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed, impl=config.prng_impl))
   state = train_state.create_train_state(config, init_rng, model)
   sharding = train_state.replicated_sharding()

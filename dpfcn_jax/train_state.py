@@ -12,7 +12,7 @@ from flax.training import train_state as flax_train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from dpfcn_jax.errors import ConfigError
-from dpfcn_jax.models import create_model
+from dpfcn_jax.models import compute, create_model
 
 AXIS = 'batch'  # the device axis: pmap's in train_lib, the mesh's here
 
@@ -35,7 +35,7 @@ def make_optimizer(config):
 
 def create_train_state(config, rng, model=None):
   """Initialises parameters (Xavier, Section II-C) and the Adam state."""
-  model = create_model(config.model) if model is None else model
+  model = create_model(config.model, compute.resolve(config.compute)) if model is None else model
   x = jnp.zeros((1, config.data.tile, config.data.tile, config.data.bands), jnp.float32)
   params = jax.jit(lambda r: model.init({'params': r}, x, x, train=False)['params'])(rng)
   state = flax_train_state.TrainState.create(apply_fn=model.apply, params=params,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from dpfcn_jax.models import layers, winograd
+from dpfcn_jax.models.compute import Policy
 
 _X = np.random.default_rng(0).standard_normal((2, 6, 8, 3)).astype(np.float32)
 
@@ -23,7 +24,7 @@ class _Net(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    kw = dict(dtype=self.dtype, fast_wgrad=self.fast_wgrad)
+    kw = dict(dtype=self.dtype, compute=Policy(fast_wgrad=self.fast_wgrad))
     x = nn.relu(layers.Conv3x3(6, name='c0', **kw)(x))
     x = layers.UpConv2x2(5, name='up', **kw)(x)
     return layers.Conv3x3(4, name='c1', **kw)(x)

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import load_config
 from dpfcn_jax.models import create_model
+from dpfcn_jax.models.compute import Policy
 from dpfcn_jax.models.dfe import DFE
 from dpfcn_jax.models.dpfcn import DPFCN
 from dpfcn_jax.models.jfl import JFL
@@ -88,28 +89,14 @@ def test_unknown_model_name_is_a_config_error():
     create_model(c.model)
 
 
-@pytest.mark.parametrize('name', ['dpfcn', 'fcn', 'unet', 'fcnpp'])
-def test_fast_wgrad_is_for_xla_cpu_only(name, monkeypatch):
-  c = load_config()
-  c.model.name = name
-  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')  # the suite also runs on GPUs
-  assert create_model(c.model).fast_wgrad
-  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
-  assert not create_model(c.model).fast_wgrad
-  assert c.model.fast_wgrad  # the caller's config is left as it was
-
-
-def test_winograd_is_for_xla_cpu_inference_only(monkeypatch):
-  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')  # as on XLA:CPU, also on a GPU
+def test_winograd_is_for_inference_only():
   c = load_config()
   c.model.update(width=64, jfl_width=64, depth=1)  # 32x32 at batch 2: 512 tiles at level 0
   x1, x2 = jax.random.uniform(jax.random.key(1), (2, 2, 32, 32, 3))
   rngs = {'dropout': jax.random.key(2, impl='rbg')}
   out = {}
   for on in (True, False):
-    c.model.winograd = on
-    m = create_model(c.model)
-    assert m.winograd == on
+    m = create_model(c.model, Policy(fast_wgrad=True, winograd=on))
     v = m.init(jax.random.key(0), x1, x2, train=False)
     out[on] = [jax.jit(functools.partial(m.apply, train=train, rngs=rngs))(v, x1, x2)
                for train in (False, True)]
@@ -118,21 +105,15 @@ def test_winograd_is_for_xla_cpu_inference_only(monkeypatch):
   assert not np.array_equal(out[True][0], out[False][0])
   # ...and training is untouched by the switch, bit for bit.
   np.testing.assert_array_equal(out[True][1], out[False][1])
-  c.model.winograd = True
-  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
-  assert not create_model(c.model).winograd
-  assert c.model.winograd  # the caller's config is left as it was
 
 
-def test_winograd_wgrad_changes_only_the_training_gradients(monkeypatch):
-  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')  # as on XLA:CPU, also on a GPU
+def test_winograd_wgrad_changes_only_the_training_gradients():
   c = load_config()
   c.model.update(width=64, jfl_width=64, depth=1, keep_prob=1.0)
   x1, x2 = jax.random.uniform(jax.random.key(1), (2, 2, 32, 32, 3))
   out = {}
   for on in (True, False):
-    c.model.winograd_wgrad = on
-    m = create_model(c.model)
+    m = create_model(c.model, Policy(fast_wgrad=True, winograd_wgrad=on))
     v = m.init(jax.random.key(0), x1, x2, train=False)
     loss = lambda p: jnp.sum(m.apply({'params': p}, x1, x2, train=True) ** 2)
     out[on] = (m.apply(v, x1, x2, train=False), jax.jit(jax.grad(loss))(v['params']))
@@ -141,9 +122,6 @@ def test_winograd_wgrad_changes_only_the_training_gradients(monkeypatch):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * float(jnp.max(jnp.abs(b))))
   kernel = lambda grads: grads['dfe_pre']['down0_conv1']['conv']['kernel']
   assert not np.array_equal(kernel(out[True][1]), kernel(out[False][1]))
-  c.model.winograd_wgrad = True
-  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
-  assert not create_model(c.model).winograd_wgrad
 
 
 @pytest.mark.parametrize('name', ['dpfcn', 'fcn', 'unet', 'fcnpp'])
@@ -153,13 +131,11 @@ def test_fast_wgrad_switch_reaches_every_conv_and_keeps_the_gradients(name):
   x1, x2 = jax.random.uniform(jax.random.key(1), (2, 1, 16, 16, 3))
   grads = {}
   for fast in (True, False):
-    c.model.fast_wgrad = fast
-    m = create_model(c.model)
+    m = create_model(c.model, Policy(fast_wgrad=fast))
     v = m.init(jax.random.key(0), x1, x2, train=False)
     loss = lambda p: jnp.sum(m.apply({'params': p}, x1, x2, train=False) ** 2)
     # The custom VJP shows in the traced program only where the switch got through.
-    assert ('custom_vjp_call' in str(jax.make_jaxpr(loss)(v['params']))) == (
-        fast and jax.default_backend() == 'cpu')
+    assert ('custom_vjp_call' in str(jax.make_jaxpr(loss)(v['params']))) == fast
     grads[fast] = jax.grad(loss)(v['params'])
   for a, b in zip(jax.tree.leaves(grads[True]), jax.tree.leaves(grads[False])):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)

@@ -56,18 +56,21 @@ def test_checkpoints_written_before_later_config_fields_still_restore(trained, t
   shutil.copytree(trained, old)
   saved = old / 'checkpoints' / '2' / 'config' / 'metadata'
   cfg = json.loads(saved.read_text())
+  cfg['model'].update(cfg.pop('compute'))  # where the compute policy sat before
   for key in checkpoint.ADDED_FIELDS:  # the config as written before the field existed
-    *parents, leaf = key.split('.')
+    *parents, leaf = key.replace('compute.', 'model.').split('.')
     node = cfg
     for part in parents:
       node = node[part]
     del node[leaf]
+  cfg['model']['fast_wgrad'] = False  # a value of the old layout: moved, not defaulted
   saved.write_text(json.dumps(cfg))
   _, params, restored = scene_map.restore_params(str(old))
   assert params and restored.model.width == 4
-  assert (restored.model.input_norm, restored.model.dropout_bits) == ('none', 32)
+  assert (restored.model.input_norm, restored.compute.dropout_bits) == ('none', 32)
   assert (restored.data.positive_fraction, restored.xla_flags) == (0.0, '')
-  assert restored.model.winograd is False and restored.model.winograd_wgrad is False
+  assert restored.compute.winograd is False and restored.compute.winograd_wgrad is False
+  assert restored.compute.fast_wgrad is False and 'fast_wgrad' not in restored.model
   assert (restored.infer.connectivity, restored.infer.quicklook_side) == (4, 2048)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from dpfcn_jax.errors import ConfigError
 from dpfcn_jax.models import layers
+from dpfcn_jax.models.compute import Policy
 from dpfcn_jax.models.dfe import DFE
 
 INPUT_MODES = ('stack', 'diff')
@@ -47,9 +48,9 @@ def bitemporal_input(pre, post, mode, dtype, multiple, norm='none'):
   return jnp.concatenate([layers.normalize_input(x, norm, dtype) for x in (pre, post)], axis=-1)
 
 
-def vgg_stage(x, features, convs, dtype, fast_wgrad, name):
+def vgg_stage(x, features, convs, dtype, compute, name):
   for i in range(convs):
-    x = nn.relu(layers.Conv3x3(features, dtype=dtype, fast_wgrad=fast_wgrad,
+    x = nn.relu(layers.Conv3x3(features, dtype=dtype, compute=compute,
                                name=f'{name}_conv{i}')(x))
   return x
 
@@ -92,8 +93,8 @@ class FCN(nn.Module):
   input_mode: str = 'stack'
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
-  fast_wgrad: bool = True
   input_norm: str = 'none'
+  compute: Policy = Policy()
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
@@ -102,10 +103,10 @@ class FCN(nn.Module):
     h, w = x.shape[1:3]
     pools = []
     for s, (convs, mult) in enumerate(zip(VGG16_CONVS, VGG_MULT)):
-      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.fast_wgrad, f'stage{s}')
+      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.compute, f'stage{s}')
       x = nn.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')  # ceil mode
       pools.append(x)
-    fc6 = layers.Conv3x3(FC_MULT * self.width, self.dtype, self.fast_wgrad, name='fc6')
+    fc6 = layers.Conv3x3(FC_MULT * self.width, self.dtype, self.compute, name='fc6')
     for conv in (fc6, layers.Conv1x1(FC_MULT * self.width, self.dtype, name='fc7')):
       x = nn.relu(conv(x))
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
@@ -113,7 +114,7 @@ class FCN(nn.Module):
     for s in FCN_SKIP_STAGES:
       skip = layers.Conv1x1(self.num_classes, dtype=self.dtype, name=f'score_pool{s + 1}')(
           pools[s])
-      up = layers.UpConv2x2(self.num_classes, self.dtype, self.fast_wgrad,
+      up = layers.UpConv2x2(self.num_classes, self.dtype, self.compute,
                             name=f'upscore_pool{s + 1}')(score)
       score = skip + up[:, :skip.shape[1], :skip.shape[2]]
     return resize_bilinear(score, h, w).astype(jnp.float32)
@@ -128,15 +129,14 @@ class UNet(nn.Module):
   input_mode: str = 'stack'
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
-  fast_wgrad: bool = True
   input_norm: str = 'none'
-  dropout_bits: int = 8
+  compute: Policy = Policy()
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**self.depth, self.input_norm)
-    f = DFE(self.width, self.depth, self.dropout_rate, self.dtype, self.fast_wgrad,
-            self.dropout_bits, name='unet')(x, train=train)
+    f = DFE(self.width, self.depth, self.dropout_rate, self.dtype, self.compute,
+            name='unet')(x, train=train)
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(
         f).astype(jnp.float32)
 
@@ -158,8 +158,8 @@ class FCNPP(nn.Module):
   input_mode: str = 'stack'
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
-  fast_wgrad: bool = True
   input_norm: str = 'none'
+  compute: Policy = Policy()
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
@@ -170,13 +170,13 @@ class FCNPP(nn.Module):
       if s:
         skips.append(x)
         x = layers.max_pool2x2(x)
-      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.fast_wgrad, f'stage{s}')
+      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.compute, f'stage{s}')
     h, w, c = x.shape[1:]
     branches = [x]
     for b in self.bins:
       p = layers.Conv1x1(c, dtype=self.dtype, name=f'pool{b}_conv')(adaptive_avg_pool(x, b))
       branches.append(resize_bilinear(nn.relu(p), h, w))
-    x = nn.relu(layers.Conv3x3(c, self.dtype, self.fast_wgrad, name='fuse')(
+    x = nn.relu(layers.Conv3x3(c, self.dtype, self.compute, name='fuse')(
         jnp.concatenate(branches, axis=-1)))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     # Decoder halves channels per level down to `width` (512-256-128-64-64 at 64).
@@ -185,21 +185,20 @@ class FCNPP(nn.Module):
       x = resize_bilinear(x, *skip.shape[1:3])
       x = jnp.concatenate([x, skip], axis=-1)
       x = nn.relu(layers.Conv3x3(self.width * VGG_MULT[max(level - 1, 0)], self.dtype,
-                                 self.fast_wgrad, name=f'dec{level}')(x))
+                                 self.compute, name=f'dec{level}')(x))
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(
         x).astype(jnp.float32)
 
 
-def _common(mc):
+def _common(mc, dtype, compute):
   check_input_mode(mc.input_mode)
   return dict(width=mc.width, dropout_rate=1.0 - mc.keep_prob, input_mode=mc.input_mode,
-              num_classes=mc.num_classes, fast_wgrad=mc.fast_wgrad, input_norm=mc.input_norm)
+              num_classes=mc.num_classes, input_norm=mc.input_norm, dtype=dtype,
+              compute=compute)
 
 
 MODELS = {
-    'fcn': lambda mc, dtype: FCN(**_common(mc), dtype=dtype),
-    'unet': lambda mc, dtype: UNet(**_common(mc), depth=mc.depth, dtype=dtype,
-                                   dropout_bits=mc.dropout_bits),
-    'fcnpp': lambda mc, dtype: FCNPP(**_common(mc), bins=tuple(int(b) for b in mc.fcnpp_bins),
-                                     dtype=dtype),
+    'fcn': lambda mc, *a: FCN(**_common(mc, *a)),
+    'unet': lambda mc, *a: UNet(**_common(mc, *a), depth=mc.depth),
+    'fcnpp': lambda mc, *a: FCNPP(**_common(mc, *a), bins=tuple(int(b) for b in mc.fcnpp_bins)),
 }

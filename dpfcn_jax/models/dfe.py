@@ -3,6 +3,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from dpfcn_jax.models import layers
+from dpfcn_jax.models.compute import Policy
 
 
 class DFE(nn.Module):
@@ -17,18 +18,14 @@ class DFE(nn.Module):
   depth: int = 4
   dropout_rate: float = 0.4
   dtype: jnp.dtype = jnp.float32
-  fast_wgrad: bool = True  # layers.py: conv weight gradients as GEMMs
-  dropout_bits: int = 8    # layers.dropout: 8 ByteDropout, 32 flax's nn.Dropout
-  winograd: bool = False   # layers.Conv3x3: F(2x2, 3x3) where it pays
-  winograd_wgrad: bool = False  # layers.Conv3x3: weight gradients by Winograd too
+  compute: Policy = Policy()
 
   def _block(self, x, features, train, name):
+    compute = self.compute.for_training(train)
     for i in range(2):
-      x = layers.Conv3x3(features, dtype=self.dtype, fast_wgrad=self.fast_wgrad,
-                         winograd=self.winograd, winograd_wgrad=self.winograd_wgrad,
-                         name=f'{name}_conv{i}')(x)
+      x = layers.Conv3x3(features, dtype=self.dtype, compute=compute, name=f'{name}_conv{i}')(x)
       x = nn.relu(x)
-      x = layers.dropout(self.dropout_rate, self.dropout_bits)(x, deterministic=not train)
+      x = layers.dropout(self.dropout_rate, compute.dropout_bits)(x, deterministic=not train)
     return x
 
   @nn.compact
@@ -40,8 +37,8 @@ class DFE(nn.Module):
       x = layers.max_pool2x2(x)
     x = self._block(x, self.width * 2**self.depth, train, 'bottom')
     for level in reversed(range(self.depth)):
-      x = layers.UpConv2x2(self.width * 2**level, dtype=self.dtype,
-                           fast_wgrad=self.fast_wgrad, name=f'up{level}')(x)
+      x = layers.UpConv2x2(self.width * 2**level, dtype=self.dtype, compute=self.compute,
+                           name=f'up{level}')(x)
       x = jnp.concatenate([skips[level], x], axis=-1)
       x = self._block(x, self.width * 2**level, train, f'dec{level}')
     return x

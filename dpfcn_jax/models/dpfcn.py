@@ -2,6 +2,7 @@
 import flax.linen as nn
 import jax.numpy as jnp
 
+from dpfcn_jax.models.compute import Policy
 from dpfcn_jax.models.dfe import DFE
 from dpfcn_jax.models.jfl import JFL
 from dpfcn_jax.models.layers import normalize_input
@@ -20,29 +21,21 @@ class DPFCN(nn.Module):
   jfl_width: int = 64
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
-  fast_wgrad: bool = True
   input_norm: str = 'none'
-  dropout_bits: int = 8
-  # Inference only: in a training step it gained nothing measurable and raised the peak
-  # memory from 3.5 to 5.0 GiB (docs/RESULTS.md).
-  winograd: bool = False
-  # Training: weight gradients by Winograd F(3x3, 2x2) (8-10% faster steps, docs/RESULTS.md).
-  winograd_wgrad: bool = False
+  compute: Policy = Policy()  # how this host computes it (models/compute.py)
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     pre, post = (normalize_input(x, self.input_norm, self.dtype) for x in (pre, post))
-    winograd = self.winograd and not train
+    compute = self.compute.for_training(train)
     make_dfe = lambda name: DFE(self.width, self.depth, self.dropout_rate, self.dtype,
-                                self.fast_wgrad, self.dropout_bits, winograd,
-                                self.winograd_wgrad, name=name)
+                                compute, name=name)
     if self.shared_dfe:
       f = make_dfe('dfe')(jnp.concatenate([pre, post], axis=0), train=train)
       f_pre, f_post = jnp.split(f, 2, axis=0)
     else:
       f_pre = make_dfe('dfe_pre')(pre, train=train)
       f_post = make_dfe('dfe_post')(post, train=train)
-    jfl = JFL(self.jfl_width, self.num_classes, self.dtype, self.fast_wgrad, winograd,
-              self.winograd_wgrad, name='jfl')
+    jfl = JFL(self.jfl_width, self.num_classes, self.dtype, compute, name='jfl')
     logits = jfl(jnp.concatenate([f_pre, f_post], axis=-1))
     return logits.astype(jnp.float32)

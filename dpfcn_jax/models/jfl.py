@@ -3,6 +3,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from dpfcn_jax.models import layers
+from dpfcn_jax.models.compute import Policy
 
 
 class JFL(nn.Module):
@@ -14,14 +15,11 @@ class JFL(nn.Module):
   width: int = 64
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
-  fast_wgrad: bool = True
-  winograd: bool = False
-  winograd_wgrad: bool = False
+  compute: Policy = Policy()
 
   @nn.compact
   def __call__(self, f):
     for i in range(2):
-      f = nn.relu(layers.Conv3x3(self.width, dtype=self.dtype, fast_wgrad=self.fast_wgrad,
-                                 winograd=self.winograd, winograd_wgrad=self.winograd_wgrad,
+      f = nn.relu(layers.Conv3x3(self.width, dtype=self.dtype, compute=self.compute,
                                  name=f'conv{i}')(f))
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(f)

@@ -23,6 +23,7 @@ from jax import lax
 
 from dpfcn_jax.errors import ConfigError
 from dpfcn_jax.models import winograd as winograd_lib
+from dpfcn_jax.models.compute import DROPOUT_BITS, Policy
 
 xavier = nn.initializers.xavier_uniform()
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
@@ -134,22 +135,20 @@ upconv2x2.defvjp(_upconv2x2_fwd, _upconv2x2_bwd)
 class Conv3x3(nn.Module):
   """3x3, stride 1, SAME padding convolution (Table I).
 
-  fast_wgrad: see above. winograd: F(2x2, 3x3) for the layers where it pays
-  (models/winograd.py), in the forward pass and, with fast_wgrad, the data gradient.
-  winograd_wgrad (with fast_wgrad): the weight gradient by Winograd at those layers.
+  compute.fast_wgrad: see above. compute.winograd: F(2x2, 3x3) for the layers where it
+  pays (models/winograd.py), in the forward pass and, with fast_wgrad, the data
+  gradient. compute.winograd_wgrad (with fast_wgrad): the weight gradient by Winograd.
   """
   features: int
   dtype: jnp.dtype = jnp.float32
-  fast_wgrad: bool = True
-  winograd: bool = False
-  winograd_wgrad: bool = False
+  compute: Policy = Policy()
 
   @nn.compact
   def __call__(self, x):
-    hook = None
-    if self.fast_wgrad or self.winograd:
-      hook = functools.partial(_conv3x3_hook, fast_wgrad=self.fast_wgrad,
-                               winograd=self.winograd, winograd_wgrad=self.winograd_wgrad)
+    hook, p = None, self.compute
+    if p.fast_wgrad or p.winograd:
+      hook = functools.partial(_conv3x3_hook, fast_wgrad=p.fast_wgrad, winograd=p.winograd,
+                               winograd_wgrad=p.winograd_wgrad)
     return nn.Conv(self.features, (3, 3), padding='SAME', kernel_init=xavier,
                    dtype=self.dtype, name='conv', conv_general_dilated=hook)(x)
 
@@ -178,14 +177,14 @@ class _UpConvGemm(nn.Module):
 
 
 class UpConv2x2(nn.Module):
-  """2x2 stride-2 transposed convolution (Table I 'Deconv'); fast_wgrad: see above."""
+  """2x2 stride-2 transposed convolution (Table I 'Deconv'); compute.fast_wgrad: see above."""
   features: int
   dtype: jnp.dtype = jnp.float32
-  fast_wgrad: bool = True
+  compute: Policy = Policy()
 
   @nn.compact
   def __call__(self, x):
-    if self.fast_wgrad:
+    if self.compute.fast_wgrad:
       return _UpConvGemm(self.features, self.dtype, name='conv')(x)
     return nn.ConvTranspose(self.features, (2, 2), strides=(2, 2), padding='VALID',
                             kernel_init=xavier, dtype=self.dtype, name='conv')(x)
@@ -213,13 +212,10 @@ class ByteDropout(nn.Module):
     return jnp.where(byte < threshold, x * (256.0 / threshold), 0).astype(x.dtype)
 
 
-DROPOUT_BITS = (8, 32)
-
-
 def dropout(rate, bits, name=None):
   """The dropout module for `bits` random bits per element: 8 ByteDropout, 32 nn.Dropout."""
   if bits not in DROPOUT_BITS:
-    raise ConfigError(f'unknown model.dropout_bits {bits!r}: expected 8 or 32')
+    raise ConfigError(f'unknown compute.dropout_bits {bits!r}: expected 8 or 32')
   if bits == 8:
     return ByteDropout(rate, name=name)
   return nn.Dropout(rate, name=name)
