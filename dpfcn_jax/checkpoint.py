@@ -95,7 +95,7 @@ def _reason(error):
 # reproduces the code those checkpoints were trained with.
 ADDED_FIELDS = {'model.input_norm': 'none', 'model.dropout_bits': 32,
                 'data.positive_fraction': 0.0, 'xla_flags': '', 'model.winograd': False,
-                'model.winograd_wgrad': False}
+                'model.winograd_wgrad': False, 'ema_decay': 0.0}
 
 
 def with_added_fields(config: dict) -> dict:
