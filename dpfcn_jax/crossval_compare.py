@@ -35,7 +35,7 @@ def run(config, workdir, methods, num_folds=5, num_seeds=1, config_file='CONFIG'
   """Cross-validates every method of the comma-separated `methods`; writes and returns
   {method: report} (None if a training run was stopped: run again to resume)."""
   methods = compare_lib.parse_methods(methods)
-  if 'compare' not in config:
+  if 'compare' not in config and set(methods) & set(compare_lib.DEEP):
     raise ConfigError('the config has no compare section (the networks\' overrides): use '
                       'configs/compare_*.py')
   plan = folds.plan(folds.labelled_sites(config.data), num_folds, config.seed,
