@@ -30,7 +30,8 @@ all_rows=(
   'loss-focal --config.loss=focal'
   'weights-1-1 --config.class_weights=(1.0,1.0)'
   'weights-1-10 --config.class_weights=(1.0,10.0)'
-  "extra --config.data.extra_sites=('extra/archieve',)"
+  # Archieve has no region before a '-': its own stratum.
+  "extra --config.data.extra_sites=('extra/archieve',) --config.data.site_group=([^-]*)"
   'tta --config.infer.tta=True'
   # Width 16 took 2.3 s a step against width 12's 1.3 s (configs/airchange.py): 2000 steps
   # of width 12 take the time of 1130 of width 16.
