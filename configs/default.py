@@ -78,6 +78,9 @@ def get_config():
   c.class_weights = (1.0, 1.0)      # CE weight of non-landslide, landslide
   c.focal_gamma = 2.0
   c.grad_clip_norm = 0.0            # 0 = off
+  # Debiased EMA of the parameters, used by validation, eval and predict (dpfcn_jax/ema.py);
+  # 0 = off, the paper's last iterate, until cross-validation decides.
+  c.ema_decay = 0.0
 
   # ---- loop, logging, checkpoints ----
   c.log_every_steps = 50

@@ -56,7 +56,7 @@ def run(config, workdir, num_folds=5, num_seeds=1, config_file='CONFIG', overrid
           log.warning('%s stopped before its last step: run again to resume', fold_dir)
           return None
         if jax.process_index() == 0:
-          _write_json(os.path.join(fold_dir, MARKER), {'fold': k, 'seed': seed,
+          write_json(os.path.join(fold_dir, MARKER), {'fold': k, 'seed': seed,
                                                        'val_sites': plan[k]})
       counts[k, seed] = held_out_counts(fold_dir, steps)
   names = [[folds.site_name(x) for x in f] for f in plan]
@@ -96,18 +96,19 @@ def _check_same_config(fold_dir, fold_config):
   if not os.path.exists(path):
     return
   with open(path) as f:
-    saved = _flatten(json.load(f))
-  wanted = _flatten(json.loads(fold_config.to_json_best_effort()))
+    saved = flatten(json.load(f))
+  wanted = flatten(json.loads(fold_config.to_json_best_effort()))
   differ = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
   if differ:
     raise ConfigError(f'{path}: this fold was trained with other values of {", ".join(differ)}'
                       ': use another --workdir, or the config it was trained with')
 
 
-def _flatten(tree, prefix=''):
+def flatten(tree, prefix=''):
+  """{'a.b': leaf} of a nested dict."""
   if not isinstance(tree, dict):
     return {prefix[:-1]: tree}
-  return {k: v for key, sub in tree.items() for k, v in _flatten(sub, f'{prefix}{key}.').items()}
+  return {k: v for key, sub in tree.items() for k, v in flatten(sub, f'{prefix}{key}.').items()}
 
 
 def final_model(config, sites, report, workdir, config_file, overrides):
@@ -141,7 +142,7 @@ def _quote(arg):
 
 def write(report, workdir):
   os.makedirs(workdir, exist_ok=True)
-  _write_json(os.path.join(workdir, 'crossval.json'), report)
+  write_json(os.path.join(workdir, 'crossval.json'), report)
   text = crossval_report.markdown(report, report['final_model'])
   with open(os.path.join(workdir, 'crossval.md'), 'w') as f:
     f.write(text)
@@ -156,7 +157,7 @@ def write(report, workdir):
   print(f'{headline}\n{report["final_model"]}\nreport in {workdir}/crossval.md', flush=True)
 
 
-def _write_json(path, value):
+def write_json(path, value):
   """Written whole or not at all: a marker or report cut short by a kill would lie."""
   scratch = f'{path}.partial'
   with open(scratch, 'w') as f:

@@ -88,3 +88,30 @@ def _step_row(report, i, label=''):
   cells = [f'{100 * p[k]:.2f}' for k in TABLE_KEYS]
   cells += [f'{100 * mean[k]:.2f} +- {100 * sd[k]:.2f}' for k in ('f1', 'qa')]
   return f'| {report["steps"][i]}{label} | ' + ' | '.join(cells) + ' |'
+
+
+def comparison(reports):
+  """One row per cross-validation report ({name: report}), each at its last step: the
+  same budget for every method, with no choice made on the held-out sites. The best
+  pooled F1 over the eval steps and its step come along, as what a choice could add."""
+  rows = {}
+  for name, r in reports.items():
+    best = r['steps'].index(r['chosen_step'])
+    rows[name] = {'step': r['last_step'], 'runs': len(r['runs']), 'sites': len(r['sites']),
+                  'pooled': r['pooled'][-1], 'mean': r['mean'][-1], 'sd': r['sd'][-1],
+                  'best_step': r['chosen_step'], 'best_f1': r['pooled'][best]['f1']}
+  return rows
+
+
+def comparison_markdown(rows, what='method'):
+  """The rows of `comparison` as a table, pooled scores first; percent."""
+  lines = [f'| {what} | step | ' + ' | '.join(k.upper() for k in TABLE_KEYS)
+           + ' | F1 mean +- sd | QA mean +- sd | runs | sites | best pooled F1 (step) |',
+           '|---' * (len(TABLE_KEYS) + 7) + '|']
+  for name, row in rows.items():
+    cells = [f'{100 * row["pooled"][k]:.2f}' for k in TABLE_KEYS]
+    cells += [f'{100 * row["mean"][k]:.2f} +- {100 * row["sd"][k]:.2f}' for k in ('f1', 'qa')]
+    cells += [str(row['runs']), str(row['sites']),
+              f'{100 * row["best_f1"]:.2f} ({row["best_step"]})']
+    lines.append(f'| {name} | {row["step"]} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from dpfcn_jax import checkpoint, inference, inventory, train_state
+from dpfcn_jax import checkpoint, ema, inference, inventory, train_state
 from dpfcn_jax.errors import CheckpointError, ConfigError
 from dpfcn_jax.models import compute, create_model
 
@@ -53,7 +53,8 @@ def which_checkpoint(config, workdir) -> str:
 
 
 def restore_params(workdir, step=None, which='latest'):
-  """(model, params, saved config) of WORKDIR's checkpoint, on the local device(s).
+  """(model, params, saved config) of WORKDIR's checkpoint, on the local device(s);
+  the parameters' EMA where the run kept one.
 
   The architecture comes from the config saved beside the checkpoint, so eval
   and predict cannot silently build a different network. Without `step`, an
@@ -78,7 +79,7 @@ def restore_params(workdir, step=None, which='latest'):
       log.warning('%s; trying an older checkpoint', e)
       continue
     log.info('restored step %d from %s', s, sub)
-    return model, inference.local_copy(state.params), saved
+    return model, inference.local_copy(ema.eval_params(state)), saved
   raise CheckpointError(f'{sub}: no readable checkpoint')
 
 

@@ -20,7 +20,7 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dpfcn_jax import checkpoint, cli, eval_lib, inference, metrics, scene_map, train_state
+from dpfcn_jax import checkpoint, cli, ema, eval_lib, inference, metrics, scene_map, train_state
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError, DpfcnError
 from dpfcn_jax.models import compute, create_model
@@ -212,7 +212,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         t0, last_step = time.time(), done
       if val_sites and (done % config.eval_every_steps == 0 or done == config.num_train_steps):
         report = eval_lib.evaluate_sites(
-            mapper.with_params(inference.local_copy(state.params)), val_sites)
+            mapper.with_params(inference.local_copy(ema.eval_params(state))), val_sites)
         pooled = report['pooled']
         log.info('step %d val: %s', done, ' '.join(
             f'{k} {pooled[k]:.4f}' for k in ('cp', 'cr', 'qa', 'oa', 'aa', 'f1')))

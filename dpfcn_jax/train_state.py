@@ -11,6 +11,7 @@ import optax
 from flax.training import train_state as flax_train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from dpfcn_jax import ema
 from dpfcn_jax.errors import ConfigError
 from dpfcn_jax.models import compute, create_model
 
@@ -34,12 +35,19 @@ def make_optimizer(config):
 
 
 def create_train_state(config, rng, model=None):
-  """Initialises parameters (Xavier, Section II-C) and the Adam state."""
+  """Initialises parameters (Xavier, Section II-C), the Adam state and, with
+  config.ema_decay > 0, the parameters' EMA."""
   model = create_model(config.model, compute.resolve(config.compute)) if model is None else model
   x = jnp.zeros((1, config.data.tile, config.data.tile, config.data.bands), jnp.float32)
   params = jax.jit(lambda r: model.init({'params': r}, x, x, train=False)['params'])(rng)
-  state = flax_train_state.TrainState.create(apply_fn=model.apply, params=params,
-                                             tx=make_optimizer(config))
+  ema.check_decay(config.ema_decay)
+  if config.ema_decay > 0:
+    state = ema.EmaTrainState.create(apply_fn=model.apply, params=params,
+                                     tx=make_optimizer(config), ema_decay=config.ema_decay,
+                                     ema_params=jax.tree.map(jnp.copy, params))  # no shared buffer
+  else:
+    state = flax_train_state.TrainState.create(apply_fn=model.apply, params=params,
+                                               tx=make_optimizer(config))
   # A weakly typed step 0 would compile the step again once it is an int32 (on
   # resume, or after pmap's first multi-process round trip).
   return state.replace(step=jnp.zeros((), jnp.int32))

@@ -34,7 +34,7 @@ def display(image):
 
 
 @pytest.mark.parametrize('script', ['local.sh', 'slurm.sbatch', 'tpu_vm.sh', 'demo.sh',
-                                    'test.sh'])
+                                    'test.sh', 'crossval_rows.sh'])
 def test_script_parses(script):
   r = subprocess.run(['bash', '-n', str(LAUNCH / script)], capture_output=True, text=True)
   assert r.returncode == 0, r.stderr
@@ -55,6 +55,26 @@ def _bash(script, args, tmp_path, **env):
                      timeout=60)
   assert r.returncode == 0, r.stderr
   return r.stdout.splitlines()
+
+
+def test_crossval_rows_runs_the_methods_then_each_row_then_one_table(tmp_path):
+  python = tmp_path / 'python'  # records its arguments and leaves the files a run leaves
+  python.write_text('#!/bin/sh\necho "$@" >> "$LOG"\nfor a in "$@"; do case $a in '
+                    '--workdir=*) w=${a#--workdir=};; esac; done\n'
+                    'mkdir -p "$w" && touch "$w/comparison.md" "$w/crossval.json"\n')
+  python.chmod(0o755)
+  log, w = tmp_path / 'log', tmp_path / 'w'
+  _bash('crossval_rows.sh', ['configs/compare_airchange.py', str(w), '--folds=2'], tmp_path,
+        PYTHON=str(python), LOG=str(log), ROWS='ema extra')
+  lines = log.read_text().splitlines()
+  crossval = '-m dpfcn_jax.crossval --config=configs/compare_airchange.py'
+  assert lines == [
+      f'{crossval} --workdir={w}/methods --methods=cmi_otsu,else,rlse,lseluc,fcn,unet,fcnpp,'
+      'dpfcn --folds=2',
+      f'{crossval} --workdir={w}/ema --folds=2 --config.ema_decay=0.995',
+      f"{crossval} --workdir={w}/extra --folds=2 --config.data.extra_sites=('extra/archieve',) "
+      '--config.data.site_group=([^-]*)',
+      f'-m dpfcn_jax.crossval_table --workdir={w} --name=rows methods/dpfcn ema extra']
 
 
 def test_slurm_script_falls_back_to_one_process_without_slurm(tmp_path):
