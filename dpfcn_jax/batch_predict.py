@@ -111,6 +111,15 @@ def parse_shard(text):
   return int(match[1]), int(match[2])
 
 
+def slurm_shard(environ=None):
+  """'I/N' of a SLURM array task (its index relative to the array's first), or None."""
+  env = os.environ if environ is None else environ
+  if 'SLURM_ARRAY_TASK_ID' not in env or 'SLURM_ARRAY_TASK_COUNT' not in env:
+    return None
+  first = int(env.get('SLURM_ARRAY_TASK_MIN', 0))
+  return f'{int(env["SLURM_ARRAY_TASK_ID"]) - first}/{env["SLURM_ARRAY_TASK_COUNT"]}'
+
+
 def status(out, scene_id):
   """'done', 'failed' or 'todo' for one scene of a batch in `out`."""
   if output_dir.owned_files(os.path.join(out, scene_id)) is not None:

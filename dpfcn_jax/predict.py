@@ -55,20 +55,11 @@ def _saved_xla_flags(workdir):
     return ''  # the checkpoint restore reports what is wrong with the workdir
 
 
-def _slurm_shard(environ=None):
-  """'I/N' of a SLURM array task (its index relative to the array's first), or None."""
-  env = os.environ if environ is None else environ
-  if 'SLURM_ARRAY_TASK_ID' not in env or 'SLURM_ARRAY_TASK_COUNT' not in env:
-    return None
-  first = int(env.get('SLURM_ARRAY_TASK_MIN', 0))
-  return f'{int(env["SLURM_ARRAY_TASK_ID"]) - first}/{env["SLURM_ARRAY_TASK_COUNT"]}'
-
-
 def _batch(f, overrides):
   # No config file: the cluster flags alone, with jax's default join timeout.
   distributed.initialize_from_flags(ml_collections.ConfigDict(
       {'enabled': False, 'initialization_timeout': 300}))
-  shard = f.shard or _slurm_shard()
+  shard = f.shard or batch_predict.slurm_shard()
   rows, merged = batch_predict.run(f.workdir, f.scenes, f.out, f.checkpoint_step, overrides,
                                    batch_predict.parse_shard(shard) if shard else None)
   print(batch_predict.format_summary(rows), flush=True)

@@ -198,6 +198,9 @@ def test_manifest_errors_name_the_file(tmp_path):
   scenes = batch_predict.read_manifest(tmp_path / 'scenes')
   assert scenes[0].id == 'a' and 'no pre image' in scenes[0].problem
   assert batch_predict.parse_shard('1/3') == (1, 3)
+  array = {'SLURM_ARRAY_TASK_ID': '12', 'SLURM_ARRAY_TASK_COUNT': '4',
+           'SLURM_ARRAY_TASK_MIN': '10'}
+  assert batch_predict.slurm_shard(array) == '2/4' and batch_predict.slurm_shard({}) is None
   with pytest.raises(InputError, match='--shard'):
     batch_predict.parse_shard('3/3')
 

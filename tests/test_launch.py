@@ -34,7 +34,7 @@ def display(image):
 
 
 @pytest.mark.parametrize('script', ['local.sh', 'slurm.sbatch', 'tpu_vm.sh', 'demo.sh',
-                                    'test.sh', 'crossval_rows.sh'])
+                                    'test.sh', 'crossval_rows.sh', 'predict_slurm.sbatch'])
 def test_script_parses(script):
   r = subprocess.run(['bash', '-n', str(LAUNCH / script)], capture_output=True, text=True)
   assert r.returncode == 0, r.stderr
@@ -95,6 +95,14 @@ def test_slurm_script_trains_through_srun_in_a_job(tmp_path):
   assert '--config=configs/lantau.py' in out
   evaluation = out[out.index('dpfcn_jax.eval') - 5:]
   assert evaluation[:3] == ['srun', '--nodes=1', '--ntasks=1']
+
+
+def test_predict_array_script_maps_the_manifest_in_every_task(tmp_path):
+  python = _stub(tmp_path, 'python')
+  out = _bash('predict_slurm.sbatch', ['runs/x', 'tiles.csv', 'maps/event', '--tta'], tmp_path,
+              PYTHON=str(python), SLURM_ARRAY_TASK_ID='3', SLURM_ARRAY_TASK_COUNT='16')
+  assert out == ['python', '-m', 'dpfcn_jax.predict', '--workdir=runs/x', '--scenes=tiles.csv',
+                 '--out=maps/event', '--tta']
 
 
 def test_tpu_script_runs_the_same_command_on_every_worker(tmp_path):
