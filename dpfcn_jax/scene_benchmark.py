@@ -8,6 +8,11 @@ so building stays small too), runs `python -m dpfcn_jax.predict` on it in a fres
 process, and records wall time and that process's peak resident memory
 (os.wait4). Prints a Markdown table: time should grow with the area; memory
 should not grow with the number of rows, only slightly with the row width.
+
+python -m dpfcn_jax.scene_benchmark --workdir=W --batch_scenes=10,50 [--batch_side=512]
+
+maps N scenes of batch_side x batch_side as one `predict --scenes` batch, for each N:
+scenes/s, and peak memory, which should not grow with the number of scenes.
 """
 import contextlib
 import os
@@ -35,6 +40,8 @@ _SIZES = flags.DEFINE_list('sizes', ['1000', '4000', '10000'],
 _SCRATCH = flags.DEFINE_string('scratch', None, 'Where scenes and outputs go, kept: a new or '
                                 'empty folder, or one of an earlier run (default: a temporary '
                                 'folder, removed at the end).')
+_BATCH = flags.DEFINE_list('batch_scenes', [], 'Batch mode: numbers of scenes per batch.')
+_BATCH_SIDE = flags.DEFINE_integer('batch_side', 512, 'Batch mode: side of each scene.')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -51,10 +58,11 @@ def write_scene(folder, height, width, base):
         writer.write(base[name][rows][:, cols])
 
 
-def run_predict(workdir, folder):
-  """(seconds, peak RSS in MiB, summary line) of one predict process."""
+def run_predict(workdir, folder, *flags_):
+  """(seconds, peak RSS in MiB, output) of one predict process."""
   cmd = [sys.executable, '-m', 'dpfcn_jax.predict', f'--workdir={workdir}',
-         f'--pre={folder}/pre.tif', f'--post={folder}/post.tif', f'--out={folder}/out']
+         *(flags_ or (f'--pre={folder}/pre.tif', f'--post={folder}/post.tif')),
+         f'--out={folder}/out']
   start = time.time()
   proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   output = proc.stdout.read()
@@ -62,8 +70,7 @@ def run_predict(workdir, folder):
   seconds = time.time() - start
   if os.waitstatus_to_exitcode(status) != 0:
     raise RuntimeError(f'predict failed:\n{output}')
-  summary = [l for l in output.splitlines() if 'landslides,' in l][-1]
-  return seconds, usage.ru_maxrss / KIB, summary  # ru_maxrss is in KiB on Linux
+  return seconds, usage.ru_maxrss / KIB, output  # ru_maxrss is in KiB on Linux
 
 
 def main(argv):
@@ -73,7 +80,7 @@ def main(argv):
       scratch = str(output_dir.claim(_SCRATCH.value, 'scene_benchmark'))
     else:
       scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix='scene_benchmark-'))
-    run_sizes(scratch)
+    (run_batches if _BATCH.value else run_sizes)(scratch)
 
 
 def run_sizes(scratch):
@@ -87,12 +94,32 @@ def run_sizes(scratch):
     folder = os.path.join(scratch, f'{height}x{width}')
     os.makedirs(folder, exist_ok=True)
     write_scene(folder, height, width, base)
-    seconds, rss, summary = run_predict(_WORKDIR.value, folder)
+    seconds, rss, output = run_predict(_WORKDIR.value, folder)
+    summary = [l for l in output.splitlines() if 'landslides,' in l][-1]
     rate = re.search(r'at ([\d.]+)/s', summary).group(1)
     found = summary.split(' landslides')[0]
     mpx = height * width / 1e6
     print(f'| {height} x {width} | {mpx:g} | {seconds:.0f} | {seconds / mpx:.1f} | {rate} | '
           f'{rss:.0f} | {found} |', flush=True)
+
+
+def run_batches(scratch):
+  """Maps each --batch_scenes count of scenes (one pair, listed N times) as one batch."""
+  side = _BATCH_SIDE.value
+  folder = os.path.join(scratch, f'scene{side}')
+  os.makedirs(folder, exist_ok=True)
+  write_scene(folder, side, side, synthetic.generate_scene(BASE_SEED, BASE_SIDE, BASE_SIDE))
+  print('| scenes | side px | batch s | scenes/s | Mpx/s | peak RSS MiB |')
+  print('|---|---|---|---|---|---|')
+  for count in (int(n) for n in _BATCH.value):
+    batch = os.path.join(scratch, f'batch{count}')
+    os.makedirs(batch, exist_ok=True)
+    with open(os.path.join(batch, 'scenes.csv'), 'w') as f:
+      f.write('id,pre,post\n' + ''.join(f's{i:04d},{folder}/pre.tif,{folder}/post.tif\n'
+                                          for i in range(count)))
+    seconds, rss, _ = run_predict(_WORKDIR.value, batch, f'--scenes={batch}/scenes.csv')
+    print(f'| {count} | {side} | {seconds:.0f} | {count / seconds:.2f} | '
+          f'{count * side * side / 1e6 / seconds:.2f} | {rss:.0f} |', flush=True)
 
 
 if __name__ == '__main__':
