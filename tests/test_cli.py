@@ -1,4 +1,5 @@
 """dpfcn_jax/cli.py: config.xla_flags reach XLA before it starts, and the user's XLA_FLAGS win."""
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -52,11 +53,27 @@ def _uses_ynn(xla_flags, module='dpfcn_jax.cli'):
   return out.stdout.split()[-1] == 'True'
 
 
-@pytest.mark.parametrize('entry', ['train', 'eval', 'predict', 'compare', 'benchmark'])
-def test_the_default_flag_reaches_xla_from_every_entry_point(entry):
-  if not _uses_ynn(''):
+ENTRIES = ('train', 'eval', 'predict', 'compare', 'benchmark')
+
+
+@pytest.fixture(scope='module')
+def probes():
+  """{entry: future of _uses_ynn}, None for the host's default; each probe spends seconds
+  importing, so they run two at a time, and the default is probed once."""
+  flags = load_config().xla_flags
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    futures = {None: pool.submit(_uses_ynn, '')}
+    futures.update({e: pool.submit(_uses_ynn, flags, f'dpfcn_jax.{e}') for e in ENTRIES})
+    yield futures
+    for future in futures.values():
+      future.cancel()
+
+
+@pytest.mark.parametrize('entry', ENTRIES)
+def test_the_default_flag_reaches_xla_from_every_entry_point(probes, entry):
+  if not probes[None].result():
     pytest.skip("this host's XLA does not send convolutions to YNNPACK")
-  assert not _uses_ynn(load_config().xla_flags, f'dpfcn_jax.{entry}')
+  assert not probes[entry].result()
 
 
 def test_release_heap_is_a_no_op_without_malloc_trim(monkeypatch):

@@ -92,18 +92,25 @@ def _params(path):
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
   """3 steps as 2 processes x 1 device and as 1 process x 2 devices; 2 steps on 4
-  devices resumed for a 3rd on 1. All start together: 4 processes on few cores."""
+  devices resumed for a 3rd on 1. All start together: 4 processes on few cores; the
+  resumed run starts once the run on 4 devices is done, while the others still run."""
   tmp = tmp_path_factory.mktemp('scale_out')
   port = _free_port()
   steps = '--config.num_train_steps=3'
-  first = [_start(tmp / f'pair{i}.npz', tmp / 'pair', 1, steps,
-                  f'--coordinator_address=localhost:{port}', '--num_processes=2',
-                  f'--process_id={i}') for i in range(2)]
-  first.append(_start(tmp / 'single.npz', tmp / 'single', 2, steps))
-  first.append(_start(tmp / 'four.npz', tmp / 'moved', 4, '--config.num_train_steps=2'))
-  logs = _finish(first)
-  logs += _finish([_start(tmp / 'moved.npz', tmp / 'moved', 1, steps)])
-  return tmp, logs
+  rest = [_start(tmp / f'pair{i}.npz', tmp / 'pair', 1, steps,
+                 f'--coordinator_address=localhost:{port}', '--num_processes=2',
+                 f'--process_id={i}') for i in range(2)]
+  rest.append(_start(tmp / 'single.npz', tmp / 'single', 2, steps))
+  try:
+    four = _finish([_start(tmp / 'four.npz', tmp / 'moved', 4, '--config.num_train_steps=2')])
+    rest.append(_start(tmp / 'moved.npz', tmp / 'moved', 1, steps))
+  except BaseException:
+    for proc, _ in rest:
+      proc.kill()
+      proc.wait()
+    raise
+  logs = _finish(rest)
+  return tmp, logs[:3] + four + logs[3:]
 
 
 @pytest.mark.parametrize('flags, env, expected', [
