@@ -51,6 +51,10 @@ def get_config():
   c.data.augment = 'dihedral'       # [paper] rotations ('rotate'); 'dihedral' adds flips | 'none'
   c.data.photometric = 0.0          # strength of per-date colour jitter (0 = off)
   c.data.positive_fraction = 0.0    # share of each batch drawn around landslide pixels (random sampling)
+  # Host threads building training batches, and how many batches they may build ahead
+  # of the step (numpy releases the GIL; docs/RESULTS.md, issue 23, has the runs that chose them).
+  c.data.loader_workers = 2
+  c.data.prefetch_batches = 4
   c.data.synthetic = ml_collections.ConfigDict()
   c.data.synthetic.num_scenes = ml_collections.ConfigDict({'train': 8, 'val': 2, 'test': 4})
   c.data.synthetic.seed_offset = ml_collections.ConfigDict(
