@@ -15,6 +15,9 @@ def get_config():
   # XLA_FLAGS set by the command-line entry points before jax starts (cli.py). jax 0.10's
   # XLA:CPU sends convolutions to YNNPACK; its own ran DP-FCN 5-20% faster (docs/RESULTS.md).
   c.xla_flags = '--xla_cpu_experimental_ynn_fusion_type='
+  # Compiled programs kept under WORKDIR/<this> by train and predict ('' = off;
+  # JAX_COMPILATION_CACHE_DIR wins): a second predict starts faster (docs/RESULTS.md, issue 23).
+  c.compilation_cache = '.jax_cache'
 
   # ---- model (Table I) ----
   c.model = ml_collections.ConfigDict()

@@ -47,6 +47,31 @@ def setup(xla_flags: str = ''):
   logging.getLogger('tifffile').setLevel(logging.ERROR)
 
 
+def compilation_cache_dir(workdir, folder, environ=os.environ):
+  """WORKDIR/`folder`, where compiled programs persist so the next run loads them; None
+  when `folder` is '' (off) or JAX_COMPILATION_CACHE_DIR names one (jax reads it itself,
+  and an explicit choice wins)."""
+  if not folder or environ.get('JAX_COMPILATION_CACHE_DIR'):
+    return None
+  return os.path.join(workdir, folder)
+
+
+def use_compilation_cache(workdir, folder):
+  """Turns on the persistent compilation cache of `compilation_cache_dir` (jax makes the
+  folder at the first compilation); call before it. A place that cannot be written
+  costs a warning, not the run."""
+  path = compilation_cache_dir(workdir, folder)
+  if path is None:
+    return
+  existing = path
+  while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+    existing = os.path.dirname(existing) or os.curdir
+  if not os.access(existing, os.W_OK):
+    log.warning('compilation cache off: %s is not writable', existing)
+    return
+  jax.config.update('jax_compilation_cache_dir', path)
+
+
 def release_heap():
   """Returns the heap memory glibc keeps after frees to the OS (malloc_trim).
 

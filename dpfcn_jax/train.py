@@ -20,6 +20,7 @@ def main(argv):
   cli.setup(_CONFIG.value.xla_flags)
   with cli.user_errors():
     distributed.initialize_from_flags(_CONFIG.value.distributed)
+    cli.use_compilation_cache(_WORKDIR.value, _CONFIG.value.compilation_cache)
     train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

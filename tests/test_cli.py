@@ -65,3 +65,33 @@ def test_release_heap_is_a_no_op_without_malloc_trim(monkeypatch):
     raise OSError('no C library')
   monkeypatch.setattr(cli.ctypes, 'CDLL', no_libc)
   cli.release_heap()
+
+
+def test_compilation_cache_is_under_the_workdir_unless_the_environment_names_one():
+  assert cli.compilation_cache_dir('w', '.jax_cache', {}) == os.path.join('w', '.jax_cache')
+  assert cli.compilation_cache_dir('w', '', {}) is None
+  assert cli.compilation_cache_dir('w', '.jax_cache', {'JAX_COMPILATION_CACHE_DIR': 'c'}) is None
+
+
+_COMPILE = '''
+import sys, jax
+from dpfcn_jax import cli
+cli.use_compilation_cache(sys.argv[1], '.jax_cache')
+jax.jit(lambda x: x * 3 + 1)(1.0).block_until_ready()
+'''
+
+
+@pytest.mark.parametrize('env_cache', [False, True])
+def test_a_compiled_program_is_kept_where_the_environment_or_the_workdir_says(tmp_path,
+                                                                             env_cache):
+  env = {k: v for k, v in os.environ.items() if k != 'JAX_COMPILATION_CACHE_DIR'}
+  env.update(JAX_PLATFORMS='cpu', JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+  if env_cache:
+    env['JAX_COMPILATION_CACHE_DIR'] = str(tmp_path / 'env')
+  workdir = tmp_path / 'w'
+  r = subprocess.run([sys.executable, '-c', _COMPILE, str(workdir)], env=env,
+                     capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  kept = tmp_path / 'env' if env_cache else workdir / '.jax_cache'
+  assert any(kept.iterdir())
+  assert (workdir / '.jax_cache').exists() != env_cache
