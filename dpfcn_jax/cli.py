@@ -70,6 +70,10 @@ def use_compilation_cache(workdir, folder):
     log.warning('compilation cache off: %s is not writable', existing)
     return
   jax.config.update('jax_compilation_cache_dir', path)
+  if 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS' not in os.environ:
+    # jax keeps only programs that compiled for over 1 s; predict's, width 8 on 2 cores,
+    # compile faster, and cached they still cut 1.2 of its 13 s (docs/RESULTS.md).
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
 
 
 def release_heap():
