@@ -139,7 +139,8 @@ def test_gpu_checks_run_end_to_end_at_tiny_sizes_into_one_archive(tmp_path):
     summary = tar.extractfile('gpu_checks/summary.txt').read().decode()
     steps = tar.extractfile('gpu_checks/steps.tsv').read().decode().splitlines()
   assert [l.split('\t')[:2] for l in steps] == [[name, 'rc=0'] for name in (
-      'train', 'bench_train', 'bench_data', 'scene', 'scene_again', 'mfu_train', 'mfu_infer')]
+      'train', 'bench_train', 'bench_data', 'bench_data_wide', 'scene', 'scene_again',
+      'mfu_train', 'mfu_infer')]
   assert re.search(r'ratio train / benchmark: \d+\.\d+', summary), summary
   assert '| 300 x 300 |' in summary and 'landslides,' in summary
   assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['gpu_checks',
