@@ -256,7 +256,8 @@ def _step_line(r):
           f'(XLA {r["xla_gflop_per_call"]:.1f}, analytic {r["analytic_gflop_per_call"]:.1f} '
           f'GFLOP/call), compile {r["compile_s"]:.1f} s, peak RSS {r["peak_rss_mb"]:.0f} MiB '
           f'(during the timed calls {r["calls_peak_rss_mb"]:.0f} MiB)'
-          + ('' if np.isnan(r['device_peak_mb']) else f', device peak {r["device_peak_mb"]:.0f} MiB')
+          + ('' if np.isnan(r['device_peak_mb'])
+             else f', device peak {r["device_peak_mb"]:.0f} MiB')
           + ('' if np.isnan(r['mfu']) else f', MFU {100 * r["mfu"]:.1f}%'))
 
 

@@ -60,8 +60,8 @@ def test_data_mode_prints_the_input_pipeline_rate():
                       '--mode=data', '--batch_size=4', '--runs=6', '--warmup=1', '--json',
                       '--config.data.tile=32', '--config.data.synthetic.num_scenes.train=2',
                       '--config.data.synthetic.min_side=96', '--config.data.synthetic.max_side=128',
-                      '--config.infer.stride=24', '--config.data.loader_workers=3'], cwd=REPO, env=env,
-                     capture_output=True, text=True, timeout=600)
+                      '--config.infer.stride=24', '--config.data.loader_workers=3'],
+                     cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert r.returncode == 0, r.stderr[-3000:]
   line, summary = r.stdout.strip().splitlines()[-2:]
   s = json.loads(summary)
