@@ -15,6 +15,9 @@ def get_config():
   # XLA_FLAGS set by the command-line entry points before jax starts (cli.py). jax 0.10's
   # XLA:CPU sends convolutions to YNNPACK; its own ran DP-FCN 5-20% faster (docs/RESULTS.md).
   c.xla_flags = '--xla_cpu_experimental_ynn_fusion_type='
+  # Compiled programs kept under WORKDIR/<this> by train and predict ('' = off;
+  # JAX_COMPILATION_CACHE_DIR wins): a second predict starts faster (docs/RESULTS.md, issue 23).
+  c.compilation_cache = '.jax_cache'
 
   # ---- model (Table I) ----
   c.model = ml_collections.ConfigDict()
@@ -60,6 +63,11 @@ def get_config():
   c.data.augment = 'dihedral'       # [paper] rotations ('rotate'); 'dihedral' adds flips | 'none'
   c.data.photometric = 0.0          # strength of per-date colour jitter (0 = off)
   c.data.positive_fraction = 0.0    # share of each batch drawn around landslide pixels (random sampling)
+  # Host threads building training batches (numpy lets them run in parallel), and how
+  # many batches they may build ahead of the step. 2: this 2-core host's cores; 1, 2 and
+  # 4 threads fed 818, 872 and 756 pairs/s, loaded (docs/RESULTS.md, issue 23).
+  c.data.loader_workers = 2
+  c.data.prefetch_batches = 4       # two per thread, so a slow batch does not stall the step
   c.data.synthetic = ml_collections.ConfigDict()
   c.data.synthetic.num_scenes = ml_collections.ConfigDict({'train': 8, 'val': 2, 'test': 4})
   c.data.synthetic.seed_offset = ml_collections.ConfigDict(

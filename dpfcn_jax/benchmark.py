@@ -1,6 +1,6 @@
 """Speed and memory of a train step, an inference batch, or a whole scene (not a test).
 
-python -m dpfcn_jax.benchmark --config=configs/X.py --mode=train|infer|scene
+python -m dpfcn_jax.benchmark --config=configs/X.py --mode=train|infer|scene|data
     [--batch_size=B] [--runs=N] [--json]
 
 Compiles once, warms up, times `--runs` calls and prints the median as pairs/s (scene
@@ -10,8 +10,11 @@ every window the scene is cut into, not the padding of the last batch), peak RSS
 process, and since the warm-up: the calls alone, without set-up and compilation) and the
 devices. On an accelerator it also prints the devices' peak memory and the model FLOP
 utilisation (MFU: analytic FLOP/s over the card's dense peak for the compute dtype, from
-`--peak_tflops` or, for the cards in PEAK_TFLOPS, its datasheet). `--json` adds one JSON
-object on the last line.
+`--peak_tflops` or, for the cards in PEAK_TFLOPS, its datasheet). Data mode times the
+training input pipeline alone, as train runs it (the config's sites, sampler and loader
+threads, batches put on the devices): `--runs` batches after `--warmup`, as pairs/s over
+their total time (the loader hands batches over in bursts, so no per-call median).
+`--json` adds one JSON object on the last line.
 """
 import json
 import resource
@@ -24,11 +27,12 @@ import numpy as np
 from ml_collections import config_flags
 
 from dpfcn_jax import cli, inference, scene_map, train_lib, train_state
-from dpfcn_jax.data import augment, synthetic
+from dpfcn_jax.data import augment, pipeline, synthetic
 from dpfcn_jax.models import compute, create_model
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'infer', 'scene'], 'What to time.')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'infer', 'scene', 'data'],
+                            'What to time.')
 _BATCH = flags.DEFINE_integer('batch_size', None, 'Pairs per call (default: config).')
 _RUNS = flags.DEFINE_integer('runs', 5, 'Timed calls after warm-up.')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed calls after compilation.')
@@ -205,23 +209,69 @@ def run(config, mode, batch, runs, warmup, scene_size, peak=None):
   }
 
 
+def run_data(config, batch, runs, warmup):
+  """The summary dict of data mode: train's batch stream from step 0, nothing else."""
+  config = config.copy_and_resolve_references()
+  config.batch_size, config.num_train_steps = batch, warmup + runs
+  train_lib.check_config(config)
+  t0 = time.perf_counter()
+  sampler = pipeline.BlockSampler(pipeline.load_split(config.data, 'train'), config.data.tile,
+                                  config.seed, config.data.sampling, config.data.augment,
+                                  config.data.photometric, config.data.positive_fraction)
+  setup_s = time.perf_counter() - t0
+  stream = train_lib.batches(sampler, config, 0)
+  for _ in range(warmup):
+    jax.block_until_ready(next(stream)[1])
+  calls_peak = _reset_peak_rss()
+  t0 = time.perf_counter()
+  for _, b in stream:
+    jax.block_until_ready(b)
+  seconds = (time.perf_counter() - t0) / runs
+  return {
+      'mode': 'data', 'batch_size': batch, 'seconds_per_call': seconds,
+      'pairs_per_s': batch / seconds, 'setup_s': setup_s,
+      'loader_workers': config.data.loader_workers,
+      'prefetch_batches': config.data.prefetch_batches,
+      'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      'calls_peak_rss_mb': _peak_rss_mb() if calls_peak else float('nan'),
+      'device': f'{jax.local_device_count()} x {jax.devices()[0].device_kind}',
+  }
+
+
+def _data_line(r):
+  return (f'data batch={r["batch_size"]} on {r["device"]}: {r["seconds_per_call"]:.4f} s/batch, '
+          f'{r["pairs_per_s"]:.3f} pairs/s ({r["loader_workers"]} workers, '
+          f'{r["prefetch_batches"]} batches ahead), sites and sampler {r["setup_s"]:.1f} s, '
+          f'peak RSS {r["peak_rss_mb"]:.0f} MiB (during the timed batches '
+          f'{r["calls_peak_rss_mb"]:.0f} MiB)')
+
+
+def _step_line(r):
+  rate = (f'{r["megapixels_per_s"]:.3f} Mpx/s' if r['mode'] == 'scene'
+          else f'{r["pairs_per_s"]:.3f} pairs/s')
+  return (f'{r["mode"]} width={r["width"]} batch={r["batch_size"]} {r["dtype"]} on {r["device"]}: '
+          f'{r["seconds_per_call"]:.3f} s/call, {rate}, {r["gflops_per_s"]:.1f} GFLOP/s '
+          f'({r["flops_source"]} count) '
+          f'(XLA {r["xla_gflop_per_call"]:.1f}, analytic {r["analytic_gflop_per_call"]:.1f} '
+          f'GFLOP/call), compile {r["compile_s"]:.1f} s, peak RSS {r["peak_rss_mb"]:.0f} MiB '
+          f'(during the timed calls {r["calls_peak_rss_mb"]:.0f} MiB)'
+          + ('' if np.isnan(r['device_peak_mb'])
+             else f', device peak {r["device_peak_mb"]:.0f} MiB')
+          + ('' if np.isnan(r['mfu']) else f', MFU {100 * r["mfu"]:.1f}%'))
+
+
 def main(argv):
   del argv
   config = _CONFIG.value
   cli.setup(config.xla_flags)
   batch = _BATCH.value or config.batch_size
   with cli.user_errors():
-    r = run(config, _MODE.value, batch, _RUNS.value, _WARMUP.value, _SCENE.value, _PEAK.value)
-  rate = (f'{r["megapixels_per_s"]:.3f} Mpx/s' if r['mode'] == 'scene'
-          else f'{r["pairs_per_s"]:.3f} pairs/s')
-  print(f'{r["mode"]} width={r["width"]} batch={r["batch_size"]} {r["dtype"]} on {r["device"]}: '
-        f'{r["seconds_per_call"]:.3f} s/call, {rate}, {r["gflops_per_s"]:.1f} GFLOP/s '
-        f'({r["flops_source"]} count) '
-        f'(XLA {r["xla_gflop_per_call"]:.1f}, analytic {r["analytic_gflop_per_call"]:.1f} '
-        f'GFLOP/call), compile {r["compile_s"]:.1f} s, peak RSS {r["peak_rss_mb"]:.0f} MiB '
-        f'(during the timed calls {r["calls_peak_rss_mb"]:.0f} MiB)'
-        + ('' if np.isnan(r['device_peak_mb']) else f', device peak {r["device_peak_mb"]:.0f} MiB')
-        + ('' if np.isnan(r['mfu']) else f', MFU {100 * r["mfu"]:.1f}%'))
+    if _MODE.value == 'data':
+      r = run_data(config, batch, _RUNS.value, _WARMUP.value)
+      print(_data_line(r))
+    else:
+      r = run(config, _MODE.value, batch, _RUNS.value, _WARMUP.value, _SCENE.value, _PEAK.value)
+      print(_step_line(r))
   if _JSON.value:
     # NaN (a figure this backend lacks) as null: strict JSON readers reject NaN.
     print(json.dumps({k: None if isinstance(v, float) and np.isnan(v) else v

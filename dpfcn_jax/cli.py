@@ -13,6 +13,9 @@ from dpfcn_jax import distributed
 from dpfcn_jax.errors import DpfcnError
 
 EXIT_USER_ERROR = 2
+# Where compiled programs persist under a workdir: config.compilation_cache's default,
+# and predict's, which has no config file.
+COMPILATION_CACHE = '.jax_cache'
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 # config.xla_flags were measured on these jax releases; XLA aborts the process on a
 # flag it does not know, so other releases run with XLA's defaults.
@@ -47,6 +50,35 @@ def setup(xla_flags: str = ''):
   logging.getLogger('dpfcn_jax').setLevel(logging.INFO)
   # tifffile warns about nodata values it cannot cast; the value is still copied verbatim.
   logging.getLogger('tifffile').setLevel(logging.ERROR)
+
+
+def compilation_cache_dir(workdir, folder, environ=os.environ):
+  """WORKDIR/`folder`, where compiled programs persist so the next run loads them; None
+  when `folder` is '' (off) or JAX_COMPILATION_CACHE_DIR names one (jax reads it itself,
+  and an explicit choice wins)."""
+  if not folder or environ.get('JAX_COMPILATION_CACHE_DIR'):
+    return None
+  return os.path.join(workdir, folder)
+
+
+def use_compilation_cache(workdir, folder):
+  """Turns on the persistent compilation cache of `compilation_cache_dir` (jax makes the
+  folder at the first compilation); call before it. A place that cannot be written
+  costs a warning, not the run."""
+  path = compilation_cache_dir(workdir, folder)
+  if path is None:
+    return
+  existing = path
+  while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+    existing = os.path.dirname(existing) or os.curdir
+  if not os.access(existing, os.W_OK):
+    log.warning('compilation cache off: %s is not writable', existing)
+    return
+  jax.config.update('jax_compilation_cache_dir', path)
+  if 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS' not in os.environ:
+    # jax keeps only programs that compiled for over 1 s; predict's, width 8 on 2 cores,
+    # compile faster, and cached they still cut 1.2 of its 13 s (docs/RESULTS.md).
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
 
 
 def release_heap():

@@ -39,6 +39,8 @@ def define_flags():
                        'files of our output names are replaced, no other file is removed.')
   flags.DEFINE_string('mask', None, 'Optional reference mask: also score the map.')
   flags.DEFINE_integer('checkpoint_step', None, 'Checkpoint step (default: newest).')
+  flags.DEFINE_string('compilation_cache', cli.COMPILATION_CACHE,
+                      "Compiled programs are kept in WORKDIR/<this>, for the next run ('' = off).")
   define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_boolean}
   for name, kind in OVERRIDES.items():
     define[kind](name, None, f'Overrides config.infer.{name} of the checkpoint.')
@@ -77,6 +79,7 @@ def main(argv):
   del argv
   f = flags.FLAGS
   cli.setup(_saved_xla_flags(f.workdir))
+  cli.use_compilation_cache(f.workdir, f.compilation_cache)
   with cli.user_errors():
     overrides = {k: f[k].value for k in OVERRIDES if f[k].value is not None}
     if f.scenes:

@@ -14,7 +14,14 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and m
 distributed.define_flags()
 flags.mark_flags_as_required(['config', 'workdir'])
 
-main = cli.config_main(_CONFIG, lambda c: train_lib.train_and_evaluate(c, _WORKDIR.value))
+
+def _train(config):
+  cli.use_compilation_cache(_WORKDIR.value, config.compilation_cache)
+  train_lib.train_and_evaluate(config, _WORKDIR.value)
+
+
+main = cli.config_main(_CONFIG, _train)
+
 
 if __name__ == '__main__':
   app.run(main)

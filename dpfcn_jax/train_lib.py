@@ -4,6 +4,7 @@ The step follows flax/examples/imagenet: one `jax.pmap` over all devices with th
 state unreplicated (`in_axes=(None, 0, None)`), gradients summed over devices with
 `lax.psum`, so checkpoints carry no device axis and restore on any device count.
 """
+import collections
 import concurrent.futures
 import functools
 import json
@@ -113,18 +114,29 @@ def device_batch(sampler, config, step):
   return jax.device_put(batch, NamedSharding(mesh, PartitionSpec(AXIS)))
 
 
-def prefetch(make, steps):
-  """Yields (s, make(s)) for s in `steps`, building the next item in a background
-  thread while the caller runs the current one; items stay pure functions of s."""
-  with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-    pending = None
+def prefetch(make, steps, workers=1, depth=1):
+  """Yields (s, make(s)) for s in `steps`, in order, while `workers` threads build up
+  to `depth` items ahead of the one the caller runs; items stay pure functions of s."""
+  pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+  pending = collections.deque()
+  try:
     for s in steps:
-      future = pool.submit(make, s)
-      if pending is not None:
-        yield pending[0], pending[1].result()
-      pending = (s, future)
-    if pending is not None:
-      yield pending[0], pending[1].result()
+      pending.append((s, pool.submit(make, s)))
+      if len(pending) > depth:
+        s, future = pending.popleft()
+        yield s, future.result()
+    while pending:
+      s, future = pending.popleft()
+      yield s, future.result()
+  finally:  # a caller that stops early does not wait for batches it will not use
+    pool.shutdown(cancel_futures=True)
+
+
+def batches(sampler, config, start):
+  """Device batches of steps start, start + 1, ... num_train_steps - 1, as prefetched."""
+  return prefetch(functools.partial(device_batch, sampler, config),
+                  range(start, config.num_train_steps), config.data.loader_workers,
+                  config.data.prefetch_batches)
 
 
 class JsonlWriter:
@@ -149,6 +161,8 @@ def check_config(config):
   if config.batch_size <= 0 or config.batch_size % jax.device_count():
     raise ConfigError(f'batch_size {config.batch_size} is not a positive multiple of '
                       f'{jax.device_count()} devices')
+  if min(config.data.loader_workers, config.data.prefetch_batches) < 1:
+    raise ConfigError('data.loader_workers and data.prefetch_batches must be >= 1')
   if config.num_train_steps < 0:
     raise ConfigError(f'num_train_steps {config.num_train_steps} is negative')
 
@@ -190,9 +204,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   best = checkpoint.best_score(workdir, config.select_best) if config.select_best else 0.0
   try:
     t0, last_step, last_loss = time.time(), start, None
-    batches = prefetch(functools.partial(device_batch, sampler, config),
-                       range(start, config.num_train_steps))
-    for step, batch in batches:
+    for step, batch in batches(sampler, config, start):
       state, step_metrics = p_train_step(state, batch, dropout_rng)
       if step == start:  # the step has compiled: the compiler's freed memory goes back
         cli.release_heap()

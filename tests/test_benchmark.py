@@ -52,3 +52,19 @@ def test_json_summary_on_two_devices(mode, tiny_config):
     # XLA costs a pmapped step per device; the summary is for both.
     assert s['xla_gflop_per_call'] == pytest.approx(s['analytic_gflop_per_call'], rel=0.15)
 
+
+
+def test_data_mode_prints_the_input_pipeline_rate():
+  env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES='2')
+  r = subprocess.run([sys.executable, '-m', 'dpfcn_jax.benchmark', '--config=configs/synthetic.py',
+                      '--mode=data', '--batch_size=4', '--runs=6', '--warmup=1', '--json',
+                      '--config.data.tile=32', '--config.data.synthetic.num_scenes.train=2',
+                      '--config.data.synthetic.min_side=96', '--config.data.synthetic.max_side=128',
+                      '--config.infer.stride=24', '--config.data.loader_workers=3'],
+                     cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert r.returncode == 0, r.stderr[-3000:]
+  line, summary = r.stdout.strip().splitlines()[-2:]
+  s = json.loads(summary)
+  assert line.startswith('data batch=4 on 2 x cpu:') and 'pairs/s (3 workers' in line
+  assert s['mode'] == 'data' and s['pairs_per_s'] > 0 and s['loader_workers'] == 3
+  assert s['pairs_per_s'] == pytest.approx(4 / s['seconds_per_call'])

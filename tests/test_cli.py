@@ -102,3 +102,36 @@ def test_config_main_sets_up_then_runs_and_turns_user_errors_into_exit_2(monkeyp
     cli.config_main(flag, fail, multihost=False)(['prog'])
   assert e.value.code == cli.EXIT_USER_ERROR and calls == [('setup', config.xla_flags)]
   assert capsys.readouterr().err == 'error: width 8 is wrong\n'
+
+
+def test_compilation_cache_is_under_the_workdir_unless_the_environment_names_one():
+  assert cli.compilation_cache_dir('w', '.jax_cache', {}) == os.path.join('w', '.jax_cache')
+  assert cli.compilation_cache_dir('w', '', {}) is None
+  assert cli.compilation_cache_dir('w', '.jax_cache', {'JAX_COMPILATION_CACHE_DIR': 'c'}) is None
+
+
+_COMPILE = '''
+import sys, jax
+from dpfcn_jax import cli
+cli.use_compilation_cache(sys.argv[1], '.jax_cache')
+jax.jit(lambda x: x * 3 + 1)(1.0).block_until_ready()
+'''
+
+
+@pytest.mark.parametrize('env_cache', [False, True])
+def test_a_compiled_program_is_kept_where_the_environment_or_the_workdir_says(tmp_path,
+                                                                             env_cache):
+  # Without the tests' cache settings: a program that compiles in milliseconds is kept too.
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('JAX_COMPILATION_CACHE_DIR', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')}
+  env['JAX_PLATFORMS'] = 'cpu'
+  if env_cache:  # the user's choice of both, as the tests make it
+    env.update(JAX_COMPILATION_CACHE_DIR=str(tmp_path / 'env'),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+  workdir = tmp_path / 'w'
+  r = subprocess.run([sys.executable, '-c', _COMPILE, str(workdir)], env=env,
+                     capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  kept = tmp_path / 'env' if env_cache else workdir / '.jax_cache'
+  assert any(kept.iterdir())
+  assert (workdir / '.jax_cache').exists() != env_cache

@@ -1,8 +1,10 @@
 """launch/: the shell scripts parse and call what they should; the Colab notebook runs."""
 import json
 import os
+import re
 import subprocess
 import sys
+import tarfile
 
 import jax
 import pytest
@@ -34,7 +36,8 @@ def display(image):
 
 
 @pytest.mark.parametrize('script', ['local.sh', 'slurm.sbatch', 'tpu_vm.sh', 'demo.sh',
-                                    'test.sh', 'crossval_rows.sh', 'predict_slurm.sbatch'])
+                                    'test.sh', 'crossval_rows.sh', 'predict_slurm.sbatch',
+                                    'gpu_checks.sh'])
 def test_script_parses(script):
   r = subprocess.run(['bash', '-n', str(LAUNCH / script)], capture_output=True, text=True)
   assert r.returncode == 0, r.stderr
@@ -154,3 +157,20 @@ def test_notebook_inspects_a_two_device_checkpoint_on_one_device(tiny_config, tm
   assert all(im.size == scene.mask.shape[::-1] for im in images)
   assert [im.mode for im in images] == ['L', 'RGB']
   assert json.loads(NOTEBOOK.read_text())['nbformat'] == 4
+
+
+def test_gpu_checks_run_end_to_end_at_tiny_sizes_into_one_archive(tmp_path):
+  env = dict(os.environ, GPU_CHECKS_TINY='1', PYTHON=sys.executable, JAX_PLATFORMS='cpu')
+  r = subprocess.run(['bash', str(LAUNCH / 'gpu_checks.sh'), str(tmp_path / 'out')], env=env,
+                     capture_output=True, text=True, timeout=1200)
+  assert r.returncode == 0, r.stderr[-3000:]
+  with tarfile.open(tmp_path / 'out' / 'gpu_checks.tar.gz') as tar:
+    summary = tar.extractfile('gpu_checks/summary.txt').read().decode()
+    steps = tar.extractfile('gpu_checks/steps.tsv').read().decode().splitlines()
+  assert [l.split('\t')[:2] for l in steps] == [[name, 'rc=0'] for name in (
+      'train', 'bench_train', 'bench_data', 'bench_data_wide', 'scene', 'scene_again',
+      'mfu_train', 'mfu_infer')]
+  assert re.search(r'ratio train / benchmark: \d+\.\d+', summary), summary
+  assert '| 300 x 300 |' in summary and 'landslides,' in summary
+  assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['gpu_checks',
+                                                                  'gpu_checks.tar.gz']

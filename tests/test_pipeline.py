@@ -6,7 +6,7 @@ import pytest
 
 import fixture_data
 from conftest import load_config, real_data
-from dpfcn_jax.data import pipeline
+from dpfcn_jax.data import augment, pipeline
 from dpfcn_jax.errors import ConfigError
 
 
@@ -109,3 +109,43 @@ def test_positive_fraction_without_landslides_draws_uniform_blocks(tiny_config, 
                             positive_fraction=0.5)
   assert s.batch(0, 4)['label'].sum() == 0
   assert 'no landslide pixels' in caplog.text
+
+
+@pytest.mark.parametrize('augment_mode,eight_bit', [('dihedral', True), ('none', True),
+                                                    ('dihedral', False)])
+def test_jitter_by_table_equals_jitter_per_pixel_bit_for_bit(tiny_config, monkeypatch,
+                                                            augment_mode, eight_bit):
+  sites = pipeline.load_split(tiny_config.data, 'train')
+  if not eight_bit:  # few distinct values, but not k / 255: found by np.unique
+    sites = [dataclasses.replace(s, pre=s.pre * np.float32(0.7) + np.float32(0.1),
+                                 post=s.post * np.float32(0.6)) for s in sites]
+  kw = dict(sampling='random', augment_mode=augment_mode, photometric=0.5,
+            positive_fraction=0.25)
+  make = lambda: pipeline.BlockSampler(sites, tiny_config.data.tile, tiny_config.seed, **kw)
+  table = make()
+  assert all(t is not None for pair in table.tables for t in pair)
+  monkeypatch.setattr(pipeline, 'MAX_TABLE_VALUES', 0)
+  direct = make()
+  assert all(t is None for pair in direct.tables for t in pair)
+  for step in range(6):
+    a, b = table.batch(step, 8), direct.batch(step, 8)
+    for key in ('pre', 'post', 'label', 'valid'):
+      assert a[key].dtype == b[key].dtype
+      np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_batch_is_the_augmented_blocks_of_its_origins(tiny_config):
+  # The batch rebuilt from the sampler's own draws with augment's functions, one block
+  # at a time: what the sampler computed before it filled preallocated arrays.
+  s = _sampler(tiny_config, sampling='random', photometric=0.5)
+  batch, t = s.batch(5, 4), tiny_config.data.tile
+  rng = np.random.default_rng([s.seed, 1, 5])
+  origins = s._random_origins(rng, 4)  # pylint: disable=protected-access
+  ks, seeds = rng.integers(0, augment.NUM_DIHEDRAL, 4), rng.integers(0, 2**31, (4, 2))
+  for j, ((i, r, c), k, js) in enumerate(zip(origins, ks, seeds)):
+    blocks = [x[r:r + t, c:c + t] for x in s.sites[i]]
+    for n, key in enumerate(('pre', 'post')):
+      jittered = augment.photometric(blocks[n], np.random.default_rng(js[n]), 0.5)
+      np.testing.assert_array_equal(batch[key][j], augment.dihedral(jittered, int(k)))
+    np.testing.assert_array_equal(batch['label'][j], augment.dihedral(blocks[2], int(k)))
+    np.testing.assert_array_equal(batch['valid'][j], augment.dihedral(blocks[3], int(k)))

@@ -1,6 +1,8 @@
 """The pmapped step, checkpoint resume, and learning on a tiny synthetic run."""
 import json
 import logging
+import threading
+import time
 
 import jax
 import numpy as np
@@ -116,6 +118,7 @@ def test_training_lowers_loss_and_raises_quality(tiny_config, tmp_path):
     ('data.tile', 30, 'not a multiple of 2'),
     ('infer.stride', 0, 'infer.stride'),
     ('batch_size', 3, 'multiple of 2 devices'),
+    ('data.loader_workers', 0, 'loader_workers'),
 ])
 def test_contradictory_config_is_rejected(tiny_config, key, value, match):
   section, _, field = key.rpartition('.')
@@ -145,3 +148,39 @@ def test_a_non_finite_gradient_stops_before_its_checkpoint(tiny_config, tmp_path
   with pytest.raises(train_lib.NonFiniteLossError, match='grad_norm is nan at step 2'):
     train_lib.train_and_evaluate(tiny_config, str(tmp_path))
   assert checkpoint.manager(str(tmp_path), create=False).all_steps() == [1]
+
+
+@pytest.mark.parametrize('workers,depth', [(1, 1), (3, 5)])
+def test_prefetch_yields_in_step_order_and_builds_at_most_depth_ahead(workers, depth):
+  started, lock = [], threading.Lock()
+  def make(s):
+    with lock:
+      started.append(s)
+    time.sleep(0.001 * (s % 3))  # later items may finish first
+    return s * s
+  for s, item in train_lib.prefetch(make, range(20), workers, depth):
+    assert item == s * s
+    with lock:
+      assert max(started) <= s + depth
+  assert sorted(started) == list(range(20))
+
+
+def test_prefetch_stops_building_when_the_caller_stops():
+  started = []
+  stream = train_lib.prefetch(lambda s: started.append(s) or time.sleep(0.05), range(100), 2, 8)
+  next(stream)
+  stream.close()
+  count = len(started)
+  time.sleep(0.2)
+  assert len(started) == count <= 1 + 8
+
+
+def test_prefetched_device_batches_equal_the_sampler_s(tiny_config):
+  tiny_config.data.loader_workers, tiny_config.data.prefetch_batches = 3, 4
+  sampler = _sampler(tiny_config)
+  got = list(train_lib.batches(sampler, tiny_config, 1))
+  assert [s for s, _ in got] == list(range(1, tiny_config.num_train_steps))
+  for s, batch in got:
+    expected = train_lib.shard(sampler.batch(s, tiny_config.batch_size))
+    for key in expected:
+      np.testing.assert_array_equal(np.asarray(batch[key]), expected[key])
