@@ -93,8 +93,10 @@ def atomic_directory(final, command, overwrite=False):
   scratch = _scratch(final, 'partial')
   done = False
   try:
-    with _stop_signals_raise():
+    with _stop_signals_raise() as received:
       yield scratch
+      if received:  # the raise was swallowed (say inside a gc callback): still no commit
+        _raise(received[0], None)
       _commit(scratch, final, command, overwrite)
       done = True
   finally:
@@ -238,8 +240,31 @@ def _raise(signum, frame):
 
 @contextlib.contextmanager
 def _stop_signals_raise():
-  with _handlers(_raise):
-    yield
+  """Raises on a stop signal; yields the signals received.
+
+  Python swallows (and prints) an exception raised where the handler happens to run
+  inside a callback, such as jax's garbage-collection hook: the signal is then sent
+  again, to unwind the work from a place where it can, and the commit checks the
+  list in case even that did not.
+  """
+  received, previous_hook = [], sys.unraisablehook
+
+  def handler(signum, frame):
+    received.append(signum)
+    _raise(signum, frame)
+
+  def unraisable(info):
+    if received and isinstance(info.exc_value, (Stopped, KeyboardInterrupt)):
+      signal.raise_signal(received[-1])
+    else:
+      previous_hook(info)
+
+  sys.unraisablehook = unraisable
+  try:
+    with _handlers(handler):
+      yield received
+  finally:
+    sys.unraisablehook = previous_hook
 
 
 @contextlib.contextmanager

@@ -35,7 +35,10 @@ else
   batch=32 steps=1500 log_every=100 runs=20 data_runs=200 mfu_batch=256 scene=10000 limit=240
 fi
 # Each step is cut off at its limit, so that the rest still runs and the archive is made.
-ratio_config=(--config=configs/airchange_gpu.py --config.data.kind=synthetic "${model[@]}")
+# Synthetic scenes at airchange_gpu's settings: its AirChange site lists do not apply.
+ratio_config=(--config=configs/airchange_gpu.py --config.data.kind=synthetic
+              '--config.data.train_sites=()' '--config.data.val_sites=()'
+              '--config.data.test_sites=()' "${model[@]}")
 
 step() {  # step NAME SECONDS COMMAND...: runs it into NAME.log, notes rc and wall time
   local name=$1 seconds=$2 start rc
