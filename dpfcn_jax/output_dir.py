@@ -30,6 +30,7 @@ import threading
 from dpfcn_jax.errors import OutputError
 
 MARKER = '.dpfcn_jax.json'
+MARKER_TMP = f'{MARKER}.tmp'
 TOOL = 'dpfcn_jax'
 # Signals that end a run: turned into exceptions so scratch folders are removed.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -54,7 +55,7 @@ def _state(final):
   if not final.is_dir():
     raise OutputError(f'{final}: exists and is not a directory; give a folder path for the '
                       'outputs')
-  names = set(os.listdir(final)) - {MARKER}
+  names = set(os.listdir(final)) - {MARKER, MARKER_TMP}  # a marker being written is ours
   ours = owned_files(final)
   if ours is None:
     return ('empty' if not names and not (final / MARKER).exists() else 'foreign'), set(), names
@@ -160,7 +161,7 @@ def _write_marker(folder, command, files):
   marker = {'tool': TOOL, 'command': command, 'argv': sys.argv, 'pid': os.getpid(),
             'written': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
             'files': sorted(files)}
-  tmp = folder / f'{MARKER}.tmp'
+  tmp = folder / MARKER_TMP
   tmp.write_text(json.dumps(marker, indent=2) + '\n')
   os.replace(tmp, folder / MARKER)
 
@@ -175,6 +176,8 @@ def _commit(scratch, final, command, overwrite):
       raise OutputError(f'{final}: files this program did not write appeared while it ran '
                         f'({_describe(theirs)}); nothing was changed')
     if state in ('absent', 'empty'):
+      with contextlib.suppress(FileNotFoundError):
+        (final / MARKER_TMP).unlink()  # ours, from a marker write that was cut off
       os.rename(scratch, final)  # rename(2) replaces an empty directory
     elif state == 'ours':
       aside = _scratch(final, 'old')
@@ -255,7 +258,8 @@ def _stop_signals_raise():
 
   def unraisable(info):
     if received and isinstance(info.exc_value, (Stopped, KeyboardInterrupt)):
-      signal.raise_signal(received[-1])
+      # From another thread, a moment later: raised here, it would be swallowed again.
+      threading.Timer(0.01, os.kill, (os.getpid(), received[-1])).start()
     else:
       previous_hook(info)
 
