@@ -42,6 +42,12 @@ AIRCHANGE_SITES = {
 }
 
 
+def write_geotiff(path, array, geo, nodata=None):
+  """A (H, W) or (H, W, B) array as a GeoTIFF carrying `geo` the way outputs carry it."""
+  tifffile.imwrite(path, array, photometric='minisblack' if array.ndim == 2 else 'rgb',
+                   compression='zlib', extratags=io.geotiff_extratags(geo, nodata))
+
+
 def hk1980_geo():
   return io.GeoInfo(HK1980_TAGS)
 

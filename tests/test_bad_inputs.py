@@ -16,6 +16,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+import fixture_data
 from conftest import REPO, load_config
 from dpfcn_jax import output_dir, train_lib
 from dpfcn_jax.data import io
@@ -87,14 +88,14 @@ def _nan_and_inf(folder):
 
 def _all_nodata(folder):
   (folder / 'pre.png').unlink()
-  io.write_geotiff(folder / 'pre.tif', np.zeros(SIDE + (3,), np.uint8), None, nodata=0)
+  fixture_data.write_geotiff(folder / 'pre.tif', np.zeros(SIDE + (3,), np.uint8), None, nodata=0)
   return folder / 'pre.tif'
 
 
 def _georeferencing(folder):
   for name, geo in (('pre', GEO), ('post', GEO.window(5, 5))):
     (folder / f'{name}.png').unlink()
-    io.write_geotiff(folder / f'{name}.tif', np.full(SIDE + (3,), 9, np.uint8), geo)
+    fixture_data.write_geotiff(folder / f'{name}.tif', np.full(SIDE + (3,), 9, np.uint8), geo)
   return folder / 'post.tif'
 
 

@@ -88,7 +88,7 @@ def test_geotiff_tags_survive_a_write_read_round_trip(tmp_path, lantau_like):
   assert r.geo.pixel_area == pytest.approx(0.25)  # 0.5 m pixels, Hong Kong 1980 Grid
   x, y = r.geo.pixel_to_map(0, 0)
   assert (x, y) == pytest.approx(fixture_data.HK1980_ORIGIN)
-  io.write_geotiff(tmp_path / 'out.tif', (r.data[..., 0] > 0.5).astype(np.uint8), r.geo)
+  fixture_data.write_geotiff(tmp_path / 'out.tif', (r.data[..., 0] > 0.5).astype(np.uint8), r.geo)
   assert io.read_raster(tmp_path / 'out.tif', 1).geo == r.geo
 
 
@@ -170,8 +170,8 @@ def test_mask_threshold_is_configurable(tmp_path):
 def test_georeferencing_disagreement(tmp_path):
   geo = fixture_data.hk1980_geo()
   a = np.zeros((16, 16, 3), np.uint8)
-  io.write_geotiff(tmp_path / 'pre.tif', a, geo)
-  io.write_geotiff(tmp_path / 'post.tif', a, geo.window(5, 5))
+  fixture_data.write_geotiff(tmp_path / 'pre.tif', a, geo)
+  fixture_data.write_geotiff(tmp_path / 'post.tif', a, geo.window(5, 5))
   tifffile.imwrite(tmp_path / 'mask.tif', np.zeros((16, 16), np.uint8))
   with pytest.raises(InputError, match='georeferencing disagrees'):
     io.load_site(tmp_path, 3, 127)

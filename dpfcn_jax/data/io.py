@@ -1,4 +1,4 @@
-"""Reading and validating rasters, masks and sites; writing georeferenced outputs.
+"""Reading and validating rasters, masks and sites; the GeoTIFF tags outputs carry.
 
 GeoTIFF/TIFF go through tifffile, PNG/BMP/JPEG through Pillow. The georeferencing
 of the pre image is carried as the raw GeoTIFF tags so outputs copy it unchanged.
@@ -292,13 +292,6 @@ def load_site(folder, bands: int, threshold: float, require_mask: bool = True) -
   post = read_raster(find_image(folder, 'post'), bands)
   mask_path = find_image(folder, 'mask') if require_mask else None
   return make_site(folder.name, pre, post, mask_path, threshold)
-
-
-def write_geotiff(path, array, geo: Optional[GeoInfo], nodata=None):
-  """Writes a (H, W) or (H, W, B) array as a compressed GeoTIFF with `geo`'s tags."""
-  tifffile.imwrite(path, array, photometric='minisblack' if array.ndim == 2 else 'rgb',
-                   compression='zlib', tile=(256, 256) if min(array.shape[:2]) >= 256 else None,
-                   extratags=geotiff_extratags(geo, nodata))
 
 
 def geotiff_extratags(geo: Optional[GeoInfo], nodata=None) -> list:

@@ -18,7 +18,7 @@ import tifffile
 from dpfcn_jax.data import io
 from dpfcn_jax.errors import InputError
 
-OUTPUT_TILE = 256            # GeoTIFF tile side of the outputs, as io.write_geotiff
+OUTPUT_TILE = 256            # GeoTIFF tile side of the outputs
 JPEG_COMPRESSIONS = {6, 7, 34892, 33007}  # their segments need the file's JPEG tables
 _WRITE_POLL_S = 1.0          # how often a blocked writer checks that its thread lives
 
