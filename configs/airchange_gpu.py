@@ -1,8 +1,7 @@
 """AirChange at the paper's width (64) for a GPU/TPU: configs/airchange.py scaled up.
 
-python -m dpfcn_jax.train --config=configs/airchange_gpu.py --workdir=W
-python -m dpfcn_jax.eval --config=configs/airchange_gpu.py --workdir=W --split=val
-Not yet trained on a GPU: the one lent so far went to the step benchmarks (docs/RESULTS.md).
+Same final-model protocol as configs/airchange.py (crossval, then train on every
+labelled pair to the last step, then eval --split=test where the test pairs are).
 """
 from dpfcn_jax import config_files
 
@@ -18,6 +17,6 @@ def get_config():
   c.learning_rate = 5e-4
   c.batch_size = 32
   c.num_train_steps = 10_000
-  c.eval_every_steps = 500
+  c.crossval.eval_every_steps = 500
   c.checkpoint_every_steps = 500
   return c

@@ -31,6 +31,9 @@ def get_config():
   c.model.jfl_width = 64
   c.model.num_classes = 2           # [paper] non-landslide, landslide
   c.model.input_norm = 'none'        # [paper] images as they are | 'tile': per-window band standardisation
+  # Beyond the paper: 'group' puts GroupNorm(norm_groups) before every DFE/JFL ReLU.
+  c.model.norm = 'none'             # [paper] no normalisation layers | 'group'
+  c.model.norm_groups = 4           # divides every width of the default and AirChange nets
   c.model.input_mode = 'stack'      # single-stream baselines: 'stack' (6 bands) | 'diff'
   c.model.fcnpp_bins = (2, 4, 8)    # FCN-PP pyramid bins on the 1/16 map
   c.model.dtype = 'float32'         # compute dtype; 'bfloat16' = mixed precision
@@ -52,6 +55,9 @@ def get_config():
   # Cross-validation (dpfcn_jax/crossval.py) deals the train, val and these labelled sites
   # into folds; training on a split reads only its own field.
   c.data.extra_sites = ()
+  # Labelled sites every fold trains on and none holds out (a pair unlike the rest, or
+  # one too small to score): they change no fold, and the final model trains on them.
+  c.data.train_only_sites = ()
   # Folds are stratified by the first group of this regex matched at the start of a
   # site's folder name, so regions or sensors are spread over the folds; '' = one stratum.
   c.data.site_group = ''
@@ -62,6 +68,12 @@ def get_config():
   c.data.sampling = 'grid'          # [paper] regular blocks | 'random' offsets
   c.data.augment = 'dihedral'       # [paper] rotations ('rotate'); 'dihedral' adds flips | 'none'
   c.data.photometric = 0.0          # strength of per-date colour jitter (0 = off)
+  # Beyond the paper's rotations (data/augment.py); every one 0/False = off, as the paper.
+  c.data.scale_jitter = 0.0         # block scale drawn log-uniformly in [1/(1+s), 1+s]
+  c.data.rotate_any = False         # arbitrary-angle rotation (before the dihedral element)
+  c.data.blur = 0.0                 # chance per date of a Gaussian blur, sigma U(0.3, 1.5) px
+  c.data.noise = 0.0                # per-date Gaussian noise, std U(0, noise) in [0, 1] units
+  c.data.histogram_match = 0.0      # chance per block of matching one date's histograms to the other's
   c.data.positive_fraction = 0.0    # share of each batch drawn around landslide pixels (random sampling)
   # Host threads building training batches (numpy lets them run in parallel), and how
   # many batches they may build ahead of the step. 2: this 2-core host's cores; 1, 2 and
@@ -96,6 +108,12 @@ def get_config():
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3
   c.select_best = ''                # '' keeps the latest; 'qa' or 'f1' also keeps the best on val
+
+  # ---- cross-validation (python -m dpfcn_jax.crossval) ----
+  c.crossval = ml_collections.ConfigDict()
+  # Steps at which each fold scores its held-out sites; 0 = eval_every_steps. Its own
+  # field, so a final-model config can train with no validation (eval_every_steps 0).
+  c.crossval.eval_every_steps = 0
 
   # ---- whole-scene inference ----
   c.infer = ml_collections.ConfigDict()

@@ -215,9 +215,7 @@ def run_data(config, batch, runs, warmup):
   config.batch_size, config.num_train_steps = batch, warmup + runs
   train_lib.check_config(config)
   t0 = time.perf_counter()
-  sampler = pipeline.BlockSampler(pipeline.load_split(config.data, 'train'), config.data.tile,
-                                  config.seed, config.data.sampling, config.data.augment,
-                                  config.data.photometric, config.data.positive_fraction)
+  sampler = pipeline.sampler(pipeline.load_split(config.data, 'train'), config)
   setup_s = time.perf_counter() - t0
   stream = train_lib.batches(sampler, config, 0)
   for _ in range(warmup):

@@ -22,12 +22,13 @@ log = logging.getLogger(__name__)
 
 
 def eval_steps(config):
-  """The steps train_lib validates at: every eval_every_steps, and the last."""
-  if config.eval_every_steps <= 0 or config.num_train_steps <= 0:
+  """The steps folds score their held-out sites at: every folds.every_steps, and the last."""
+  every = folds.every_steps(config)
+  if every <= 0 or config.num_train_steps <= 0:
     raise ConfigError('cross-validation scores the held-out sites at the eval steps: '
-                      'eval_every_steps and num_train_steps must be positive')
-  return sorted({*range(config.eval_every_steps, config.num_train_steps + 1,
-                        config.eval_every_steps), config.num_train_steps})
+                      'crossval.eval_every_steps (or eval_every_steps) and num_train_steps '
+                      'must be positive')
+  return sorted({*range(every, config.num_train_steps + 1, every), config.num_train_steps})
 
 
 def run(config, workdir, num_folds=5, num_seeds=1, config_file='CONFIG', overrides=None):
@@ -91,14 +92,18 @@ def held_out_counts(fold_dir, steps):
 
 
 def _check_same_config(fold_dir, fold_config):
-  """A workdir trained with another config (or other folds) would mix two experiments."""
+  """A workdir trained with another config (or other folds) would mix two experiments.
+
+  Fields the saved config lacks were added to the code since: new options default to
+  the behaviour before them, so a fold trained then still counts.
+  """
   path = os.path.join(fold_dir, 'config.json')
   if not os.path.exists(path):
     return
   with open(path) as f:
     saved = flatten(json.load(f))
   wanted = flatten(json.loads(fold_config.to_json_best_effort()))
-  differ = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
+  differ = sorted(k for k in saved if saved[k] != wanted.get(k))
   if differ:
     raise ConfigError(f'{path}: this fold was trained with other values of {", ".join(differ)}'
                       ': use another --workdir, or the config it was trained with')
@@ -116,7 +121,7 @@ def final_model(config, sites, report, workdir, config_file, overrides):
   step, with no selection on val. Returns its command and, where the learning-rate
   schedule depends on the length, a caveat."""
   chosen = report['chosen_step']
-  values = {**overrides, **folds.final_overrides(sites, chosen)}
+  values = {**overrides, **folds.final_overrides(config, sites, chosen)}
   command = ' '.join(['python -m dpfcn_jax.train', _quote(f'--config={config_file}'),
                       _quote(f'--workdir={os.path.join(workdir, "final")}')]
                      + [_quote(f'--config.{k}={_flag_value(v)}') for k, v in values.items()])

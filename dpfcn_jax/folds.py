@@ -27,32 +27,45 @@ def split_sites(data_config, split):
 
 
 def labelled_sites(data_config):
-  """Every labelled non-test site once: the train, val and extra sites, in that order."""
+  """Every labelled non-test site once that folds hold out: the train, val and extra
+  sites, in that order, less data.train_only_sites."""
   if data_config.kind not in ('files', 'synthetic'):
     raise ConfigError(f'unknown data.kind {data_config.kind!r}: expected files or synthetic')
   if data_config.kind == 'files' and not data_config.root:
     raise ConfigError('data.root is empty: set --config.data.root=DIR')
   names = [*(n for split in LABELLED for n in split_sites(data_config, split)),
            *data_config.extra_sites]
-  sites = list(dict.fromkeys(os.path.normpath(n) for n in names))
+  train_only = train_only_sites(data_config)
+  sites = [s for s in dict.fromkeys(os.path.normpath(n) for n in names) if s not in train_only]
   if not sites:
     raise ConfigError(f'no labelled sites: data.train_sites, val_sites and extra_sites are '
                       f'empty and {data_config.root} has no train/ or val/ site folders')
   test = {os.path.normpath(n) for n in split_sites(data_config, 'test')}
-  leaked = [s for s in sites if s in test]
+  leaked = [s for s in sites + train_only if s in test]
   if leaked:
     raise ConfigError(f'data.test_sites {leaked} are also train, val or extra sites: '
                       'test sites never enter cross-validation')
-  reported = [site_name(s) for s in sites]
+  reported = [site_name(s) for s in sites + train_only]
   twins = sorted({n for n in reported if reported.count(n) > 1})
   if twins:
     raise ConfigError(f'sites {twins} share a folder name, which names them in the scores: '
                       'rename one')
   if data_config.kind == 'files':
-    for s in sites:
+    for s in sites + train_only:
       if not (pathlib.Path(data_config.root) / s).is_dir():
         raise InputError(f'{pathlib.Path(data_config.root) / s}: site folder not found')
   return sites
+
+
+def train_only_sites(data_config):
+  """data.train_only_sites, normalised: in every fold's training set, held out by none."""
+  return list(dict.fromkeys(os.path.normpath(n) for n in data_config.train_only_sites))
+
+
+def every_steps(config):
+  """How often folds score their held-out sites: crossval.eval_every_steps, else
+  eval_every_steps (a final-model config validates nothing: its own is 0)."""
+  return config.crossval.eval_every_steps or config.eval_every_steps
 
 
 def site_name(site):
@@ -96,8 +109,10 @@ def plan(sites, num_folds, seed, rule=''):
 def fold_config(config, folds, k, seed):
   """The config that trains on every fold but `k` and validates on fold `k`."""
   c = config.copy_and_resolve_references()
-  c.data.train_sites = tuple(s for j, f in enumerate(folds) if j != k for s in f)
+  c.data.train_sites = (*(s for j, f in enumerate(folds) if j != k for s in f),
+                        *train_only_sites(config.data))
   c.data.val_sites = tuple(folds[k])
+  c.eval_every_steps = every_steps(config)
   c.seed = seed
   # Every eval step is scored across folds; a best-on-val checkpoint inside a fold
   # would be a choice made on its held-out sites.
@@ -105,7 +120,16 @@ def fold_config(config, folds, k, seed):
   return c
 
 
-def final_overrides(sites, num_train_steps):
-  """Config overrides of the final model: every labelled site, no val, the last step."""
-  return {'data.train_sites': tuple(sites), 'data.val_sites': (), 'eval_every_steps': 0,
-          'select_best': '', 'num_train_steps': num_train_steps}
+def final_overrides(config, sites, num_train_steps):
+  """Config overrides of the final model: every labelled site (train-only ones too), no
+  val, the last step; only those the config does not already hold."""
+  values = {'data.train_sites': (*sites, *train_only_sites(config.data)),
+            'data.val_sites': (), 'eval_every_steps': 0, 'select_best': '',
+            'num_train_steps': num_train_steps}
+  return {k: v for k, v in values.items() if _get(config, k) != v}
+
+
+def _get(config, dotted):
+  for key in dotted.split('.'):
+    config = config[key]
+  return tuple(config) if isinstance(config, (list, tuple)) else config

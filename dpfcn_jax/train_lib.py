@@ -175,9 +175,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   check_config(config)
   train_sites = pipeline.load_split(config.data, 'train')
   val_sites = pipeline.load_split(config.data, 'val') if config.eval_every_steps > 0 else []
-  sampler = pipeline.BlockSampler(train_sites, config.data.tile, config.seed,
-                                  config.data.sampling, config.data.augment,
-                                  config.data.photometric, config.data.positive_fraction)
+  sampler = pipeline.sampler(train_sites, config)
   os.makedirs(workdir, exist_ok=True)  # only once the inputs are known good
 
   model = create_model(config.model, compute.resolve(config.compute))  # once, for this host

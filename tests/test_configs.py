@@ -57,3 +57,17 @@ def test_config_files_load_each_other_from_any_directory(tmp_path, monkeypatch):
       tmp_path / 'sztaki-airchange')
   with pytest.raises(ConfigError, match='nope.py: config file not found'):
     config_files.sibling(CONFIGS / 'default.py', 'nope')
+
+
+@pytest.mark.parametrize('name', ['airchange', 'airchange_gpu'])
+def test_airchange_configs_follow_the_final_model_protocol(name):
+  """Issue 20: every labelled pair trains the final model, to its last step, with no
+  selection on val; folds score at their own steps; the test pairs are never read."""
+  c = load_config(name)
+  site_names = {pathlib.PurePath(s).name for s in c.data.train_sites}
+  assert len(site_names) == 10 and not set(c.data.val_sites)
+  assert not site_names & {pathlib.PurePath(s).name for s in c.data.test_sites}
+  assert (c.eval_every_steps, c.select_best) == (0, '')
+  assert c.crossval.eval_every_steps > 0
+  compare = load_config('compare_airchange')  # its 2-pair val table keeps the data's split
+  assert len(compare.data.train_sites) == 8 and len(compare.data.val_sites) == 2

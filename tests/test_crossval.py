@@ -82,6 +82,38 @@ def test_a_fold_trains_on_the_other_folds_and_validates_on_its_own(tiny_config):
     pipeline.load_split(c.data, 'val')
 
 
+def test_train_only_sites_train_every_fold_and_are_held_out_by_none(tiny_config):
+  tiny_config.data.synthetic.num_scenes.val = 2
+  tiny_config.data.train_only_sites = ('val-01',)
+  sites = folds.labelled_sites(tiny_config.data)
+  assert sites == ['train-00', 'train-01', 'val-00']  # the folds of before, less it
+  plan = folds.plan(sites, 3, 0)
+  for k in range(3):
+    c = folds.fold_config(tiny_config, plan, k, 0)
+    assert 'val-01' in c.data.train_sites and 'val-01' not in c.data.val_sites
+  final = folds.final_overrides(tiny_config, sites, 4)
+  assert final['data.train_sites'] == ('train-00', 'train-01', 'val-00', 'val-01')
+  tiny_config.data.test_sites = ('val-01',)
+  with pytest.raises(ConfigError, match=r"\['val-01'\] are also train"):
+    folds.labelled_sites(tiny_config.data)
+
+
+def test_folds_score_at_crossval_steps_and_final_overrides_skip_what_the_config_holds(
+    tiny_config):
+  tiny_config.num_train_steps, tiny_config.eval_every_steps = 10, 0
+  with pytest.raises(ConfigError, match='crossval.eval_every_steps'):
+    crossval_lib.eval_steps(tiny_config)
+  tiny_config.crossval.eval_every_steps = 4
+  assert crossval_lib.eval_steps(tiny_config) == [4, 8, 10]
+  plan = folds.plan(folds.labelled_sites(tiny_config.data), 2, 0)
+  assert folds.fold_config(tiny_config, plan, 0, 0).eval_every_steps == 4
+  # A config that already is its final model (configs/airchange.py) needs no overrides
+  # but the length cross-validation chose.
+  sites = folds.labelled_sites(tiny_config.data)
+  tiny_config.data.train_sites, tiny_config.data.val_sites = tuple(sites), ()
+  assert folds.final_overrides(tiny_config, sites, 8) == {'num_train_steps': 8}
+
+
 def test_pooled_scores_are_the_scores_of_summed_counts():
   rng = np.random.default_rng(0)
   plan, seeds, steps = [['a', 'b'], ['c']], [0, 1], [10, 20]

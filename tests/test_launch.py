@@ -75,8 +75,7 @@ def test_crossval_rows_runs_the_methods_then_each_row_then_one_table(tmp_path):
       f'{crossval} --workdir={w}/methods --methods=cmi_otsu,else,rlse,lseluc,fcn,unet,fcnpp,'
       'dpfcn --folds=2',
       f'{crossval} --workdir={w}/ema --folds=2 --config.ema_decay=0.995',
-      f"{crossval} --workdir={w}/extra --folds=2 --config.data.extra_sites=('extra/archieve',) "
-      '--config.data.site_group=([^-]*)',
+      f"{crossval} --workdir={w}/extra --folds=2 --config.data.train_only_sites=('extra/archieve',)",
       f'-m dpfcn_jax.crossval_table --workdir={w} --name=rows methods/dpfcn ema extra']
 
 

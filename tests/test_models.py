@@ -156,3 +156,28 @@ def test_input_norm_tile_reaches_every_model(name):
   m = create_model(c.model)
   assert not np.allclose(m.apply(v, pre, post, train=False), m.apply(v, pre, brighter, train=False),
                          atol=1e-4)
+
+
+def test_group_norm_option_adds_a_norm_before_every_relu_and_checks_its_groups():
+  c = load_config()
+  c.model.update(width=4, depth=2, jfl_width=4, keep_prob=1.0)
+  x = jnp.zeros((1, 32, 32, 3))
+  plain = _init_shapes(create_model(c.model), x, x, train=False)
+  c.model.norm = 'group'
+  normed = _init_shapes(create_model(c.model), x, x, train=False)
+  added = _count(normed) - _count(plain)
+  # scale and bias per channel of every DFE conv (two per level, both dates) and JFL conv.
+  per_dfe = 2 * 2 * (4 + 8) + 2 * 2 * 16 + 2 * 2 * (8 + 4)
+  assert added == 2 * per_dfe + 2 * 2 * 4
+  assert set(normed['jfl']) == {'conv0', 'conv1', 'norm0', 'norm1', 'classifier'}
+  m = create_model(c.model)
+  v = m.init(jax.random.key(0), x, x, train=False)
+  pre = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3))
+  out = m.apply(v, pre, pre[::-1], train=False)
+  assert out.shape == (2, 32, 32, 2) and np.isfinite(out).all()
+  c.model.norm_groups = 3
+  with pytest.raises(ConfigError, match='norm_groups 3 does not divide'):
+    create_model(c.model).init(jax.random.key(0), x, x, train=False)
+  c.model.norm = 'batch'
+  with pytest.raises(ConfigError, match="unknown model.norm 'batch'"):
+    create_model(c.model).init(jax.random.key(0), x, x, train=False)

@@ -53,7 +53,9 @@ def test_airchange_splits_and_test_crop(tmp_path, source):
     fixture_data.write_airchange(tmp_path, 64, 96)
     c.data.root, c.data.test_crop = str(tmp_path), (48, 80)  # the real pairs: 952x640
   assert [f.name for f in pipeline.site_folders(c.data, 'val')] == ['szada-7', 'tiszadob-4']
-  assert len(pipeline.site_folders(c.data, 'train')) == 8
+  # The final model (issue 20) trains on every labelled pair, val's too.
+  assert len(pipeline.site_folders(c.data, 'train')) == 10
+  assert (c.eval_every_steps, c.select_best, c.crossval.eval_every_steps) == (0, '', 250)
   c.data.test_sites = ('val/szada-7',)  # stands in for a held-back test pair
   (site,) = pipeline.load_split(c.data, 'test')
   assert site.pre.shape[:2] == site.mask.shape == tuple(c.data.test_crop)
@@ -111,16 +113,18 @@ def test_positive_fraction_without_landslides_draws_uniform_blocks(tiny_config, 
   assert 'no landslide pixels' in caplog.text
 
 
-@pytest.mark.parametrize('augment_mode,eight_bit', [('dihedral', True), ('none', True),
-                                                    ('dihedral', False)])
+@pytest.mark.parametrize('augment_mode,eight_bit,jitter', [
+    ('dihedral', True, augment.Jitter()), ('none', True, augment.Jitter()),
+    ('dihedral', False, augment.Jitter()),
+    ('dihedral', True, augment.Jitter(scale=0.3, rotate_any=True))])
 def test_jitter_by_table_equals_jitter_per_pixel_bit_for_bit(tiny_config, monkeypatch,
-                                                            augment_mode, eight_bit):
+                                                            augment_mode, eight_bit, jitter):
   sites = pipeline.load_split(tiny_config.data, 'train')
   if not eight_bit:  # few distinct values, but not k / 255: found by np.unique
     sites = [dataclasses.replace(s, pre=s.pre * np.float32(0.7) + np.float32(0.1),
                                  post=s.post * np.float32(0.6)) for s in sites]
   kw = dict(sampling='random', augment_mode=augment_mode, photometric=0.5,
-            positive_fraction=0.25)
+            positive_fraction=0.25, jitter=jitter)
   make = lambda: pipeline.BlockSampler(sites, tiny_config.data.tile, tiny_config.seed, **kw)
   table = make()
   assert all(t is not None for pair in table.tables for t in pair)
@@ -149,3 +153,46 @@ def test_batch_is_the_augmented_blocks_of_its_origins(tiny_config):
       np.testing.assert_array_equal(batch[key][j], augment.dihedral(jittered, int(k)))
     np.testing.assert_array_equal(batch['label'][j], augment.dihedral(blocks[2], int(k)))
     np.testing.assert_array_equal(batch['valid'][j], augment.dihedral(blocks[3], int(k)))
+
+
+ALL_JITTER = augment.Jitter(scale=0.3, rotate_any=True, blur=0.5, noise=0.05,
+                            histogram_match=0.5)
+
+
+def test_sampler_of_a_config_without_jitter_draws_the_blocks_of_before(tiny_config):
+  d = tiny_config.data
+  d.sampling, d.photometric = 'random', 0.3
+  plain = _sampler(tiny_config, sampling='random', augment_mode=d.augment, photometric=0.3,
+                   positive_fraction=d.positive_fraction)
+  assert not pipeline.sampler(pipeline.load_split(tiny_config.data, 'train'),
+                              tiny_config).jitter.active
+  for step in (0, 5):
+    a = pipeline.sampler(pipeline.load_split(tiny_config.data, 'train'), tiny_config)
+    for key, value in a.batch(step, 4).items():
+      np.testing.assert_array_equal(value, plain.batch(step, 4)[key])
+  tiny_config.data.rotate_any = True
+  turned = pipeline.sampler(pipeline.load_split(tiny_config.data, 'train'), tiny_config)
+  assert turned.jitter == augment.Jitter(rotate_any=True)
+  assert not np.array_equal(turned.batch(0, 4)['pre'], plain.batch(0, 4)['pre'])
+
+
+def test_jittered_batches_are_a_pure_function_of_seed_and_step_and_shard(tiny_config):
+  a, b = (_sampler(tiny_config, sampling='random', photometric=0.3, jitter=ALL_JITTER)
+          for _ in range(2))
+  whole = a.batch(3, 4)
+  halves = [b.batch(3, 4, process_index=i, process_count=2) for i in range(2)]
+  for key in whole:
+    np.testing.assert_array_equal(np.concatenate([h[key] for h in halves]), whole[key])
+    np.testing.assert_array_equal(b.batch(3, 4)[key], whole[key])
+  assert not np.array_equal(a.batch(4, 4)['pre'], whole['pre'])
+  assert whole['pre'].dtype == np.float32 and 0 <= whole['pre'].min() <= whole['pre'].max() <= 1
+
+
+def test_rotated_blocks_mark_pixels_from_outside_the_site_invalid(tiny_config):
+  plain = _sampler(tiny_config, sampling='random')
+  s = _sampler(tiny_config, sampling='random', jitter=augment.Jitter(rotate_any=True))
+  invalid = lambda sampler: np.mean([1 - sampler.batch(k, 8)['valid'].mean() for k in range(6)])
+  assert invalid(s) > invalid(plain)  # corners of turned blocks fall off the sites' edges
+  for b in (s.batch(k, 8) for k in range(3)):
+    assert set(np.unique(b['label'])) <= {0, 1}
+    assert (b['valid'] == 0).any()

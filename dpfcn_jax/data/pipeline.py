@@ -82,6 +82,13 @@ def load_split(data_config, split):
   return sites
 
 
+def sampler(sites, config):
+  """The training BlockSampler of `config` (its data fields and seed) over `sites`."""
+  d = config.data
+  return BlockSampler(sites, d.tile, config.seed, d.sampling, d.augment, d.photometric,
+                      d.positive_fraction, augment.Jitter.from_config(d))
+
+
 class BlockSampler:
   """Training blocks of `tile` x `tile` pixels from a list of sites.
 
@@ -90,10 +97,12 @@ class BlockSampler:
   `positive_fraction` > 0 (random sampling only), that share of each batch is drawn
   around a random landslide pixel instead, as nnU-Net oversamples foreground: scars
   cover ~5% of a scene, so uniform blocks spend most of each step on easy background.
+  `jitter` (augment.Jitter) adds the augmentations beyond the paper, drawn from a stream
+  of their own so that without them every block is what it was before they existed.
   """
 
   def __init__(self, sites, tile, seed, sampling='grid', augment_mode='dihedral',
-               photometric=0.0, positive_fraction=0.0):
+               photometric=0.0, positive_fraction=0.0, jitter=augment.Jitter()):
     if sampling not in ('grid', 'random'):
       raise ConfigError(f'unknown data.sampling {sampling!r}: expected grid or random')
     if not 0.0 <= positive_fraction <= 1.0:
@@ -104,7 +113,7 @@ class BlockSampler:
       raise ConfigError(f'unknown data.augment {augment_mode!r}')
     self.tile, self.seed, self.sampling = tile, seed, sampling
     self.augment_mode, self.photometric = augment_mode, photometric
-    self.positive_fraction = positive_fraction
+    self.positive_fraction, self.jitter = positive_fraction, jitter
     # Padded copies so every block, including edge blocks, is a plain slice.
     self.sites = []
     for s in sites:
@@ -177,6 +186,9 @@ class BlockSampler:
     ks = rng.integers(0, augment.NUM_DIHEDRAL if self.augment_mode == 'dihedral' else 4,
                       global_batch) if self.augment_mode != 'none' else np.zeros(global_batch, int)
     jitter_seeds = rng.integers(0, 2**31, (global_batch, 2))
+    # Their own stream, so the blocks of a config without them are those of before.
+    extra_seeds = (np.random.default_rng([self.seed, 2, int(step)]).integers(
+        0, 2**31, global_batch) if self.jitter.active else [None] * global_batch)
     local = global_batch // process_count
     lo = process_index * local
     t, bands = self.tile, self.sites[0][0].shape[-1]
@@ -185,15 +197,55 @@ class BlockSampler:
            'post': np.empty((local, t, t, bands), np.float32),
            'label': np.empty((local, t, t), np.int32),
            'valid': np.empty((local, t, t), np.float32)}
-    for j, ((i, r, c), k, js) in enumerate(zip(origins[lo:lo + local], ks[lo:lo + local],
-                                               jitter_seeds[lo:lo + local])):
+    for j, ((i, r, c), k, js, xs) in enumerate(zip(
+        origins[lo:lo + local], ks[lo:lo + local], jitter_seeds[lo:lo + local],
+        extra_seeds[lo:lo + local])):
       window, k = (slice(r, r + t), slice(c, c + t)), int(k)
-      pre, post, mask, valid = self.sites[i]
-      for key, image, table, seed in zip(('pre', 'post'), (pre, post), self.tables[i], js):
-        self._jitter_into(out[key][j], image, table, window, seed, k)
-      out['label'][j] = augment.dihedral(mask[window], k)
-      out['valid'][j] = augment.dihedral(valid[window], k)
+      xrng = np.random.default_rng(xs) if xs is not None else None
+      if self.jitter.geometric:
+        self._warp_into(out, j, i, (r + t / 2, c + t / 2), js, k, xrng)
+      else:
+        pre, post, mask, valid = self.sites[i]
+        for key, image, table, seed in zip(('pre', 'post'), (pre, post), self.tables[i], js):
+          self._jitter_into(out[key][j], image, table, window, seed, k)
+        out['label'][j] = augment.dihedral(mask[window], k)
+        out['valid'][j] = augment.dihedral(valid[window], k)
+      if xrng is not None:
+        self._degrade(out, j, xrng)
     return out
+
+  def _warp_into(self, out, j, i, center, seeds, k, rng):
+    """Block j cut rotated and scaled around `center` in site i, colour-jittered and
+    dihedral(k). The jitter is elementwise, so it runs on the window's codes by table
+    look-up as for plain blocks, before the bilinear sampling."""
+    pre, post, mask, valid = self.sites[i]
+    window, rows, cols = augment.warp_window(valid.shape, center, self.tile,
+                                             *augment.warp_params(rng, self.jitter))
+    resample = augment.Resample(valid[window].shape, rows, cols)
+    for key, image, table, seed in zip(('pre', 'post'), (pre, post), self.tables[i], seeds):
+      if table is None:
+        jitter_rng = np.random.default_rng(seed) if self.photometric > 0 else None
+        part = augment.photometric(image[window], jitter_rng, self.photometric)
+      else:
+        values, codes = table
+        jittered = augment.photometric(values, np.random.default_rng(seed), self.photometric)
+        part = np.take(jittered.ravel(), codes[window], mode='clip')
+      out[key][j] = augment.dihedral(resample.linear(part), k)
+    out['label'][j] = augment.dihedral(resample.nearest(mask[window]), k)
+    out['valid'][j] = augment.dihedral(resample.nearest(valid[window]), k)
+
+  def _degrade(self, out, j, rng):
+    """Histogram matching, blur and noise of block j, in place; each commutes with the
+    dihedral element already applied."""
+    x = self.jitter
+    if x.histogram_match and rng.uniform() < x.histogram_match:
+      src, ref = ('pre', 'post') if rng.uniform() < 0.5 else ('post', 'pre')
+      out[src][j] = augment.match_histograms(out[src][j], out[ref][j], out['valid'][j])
+    for key in ('pre', 'post'):
+      if x.blur and rng.uniform() < x.blur:
+        out[key][j] = augment.blur(out[key][j], rng.uniform(0.3, 1.5))
+      if x.noise:
+        out[key][j] = augment.add_noise(out[key][j], rng, rng.uniform(0.0, x.noise))
 
   def _jitter_into(self, dst, image, table, window, seed, k):
     """Writes dihedral(photometric(image[window]), k) into `dst`, bit for bit; where the

@@ -15,7 +15,8 @@ def create_model(model_config, compute: Policy = Policy()):
     return DPFCN(width=model_config.width, depth=model_config.depth, dropout_rate=rate,
                  shared_dfe=model_config.shared_dfe, jfl_width=model_config.jfl_width,
                  num_classes=model_config.num_classes, dtype=dtype,
-                 input_norm=model_config.input_norm, compute=compute)
+                 input_norm=model_config.input_norm, norm=model_config.norm,
+                 norm_groups=model_config.norm_groups, compute=compute)
   from dpfcn_jax.models import baselines  # pylint: disable=g-import-not-at-top
   if model_config.name in baselines.MODELS:
     return baselines.MODELS[model_config.name](model_config, dtype, compute)

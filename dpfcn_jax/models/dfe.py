@@ -13,18 +13,21 @@ class DFE(nn.Module):
   after each layer"), widths width * 2**level, 2x2 max-pool down, 2x2 stride-2
   transposed conv up, skip concatenation. Input sides must be multiples of
   2**depth. Table I has no activation after the up-conv; neither has this one.
+  `norm='group'` (beyond the paper) puts a GroupNorm between each conv and its ReLU.
   """
   width: int = 64
   depth: int = 4
   dropout_rate: float = 0.4
   dtype: jnp.dtype = jnp.float32
   compute: Policy = Policy()
+  norm: str = 'none'
+  norm_groups: int = 4
 
   def _block(self, x, features, train, name):
     compute = self.compute.for_training(train)
     for i in range(2):
       x = layers.Conv3x3(features, dtype=self.dtype, compute=compute, name=f'{name}_conv{i}')(x)
-      x = nn.relu(x)
+      x = nn.relu(layers.norm(self.norm, self.norm_groups, self.dtype, f'{name}_norm{i}')(x))
       x = layers.dropout(self.dropout_rate, compute.dropout_bits)(x, deterministic=not train)
     return x
 

@@ -22,6 +22,8 @@ class DPFCN(nn.Module):
   num_classes: int = 2
   dtype: jnp.dtype = jnp.float32
   input_norm: str = 'none'
+  norm: str = 'none'
+  norm_groups: int = 4
   compute: Policy = Policy()  # how this host computes it (models/compute.py)
 
   @nn.compact
@@ -29,13 +31,14 @@ class DPFCN(nn.Module):
     pre, post = (normalize_input(x, self.input_norm, self.dtype) for x in (pre, post))
     compute = self.compute.for_training(train)
     make_dfe = lambda name: DFE(self.width, self.depth, self.dropout_rate, self.dtype,
-                                compute, name=name)
+                                compute, self.norm, self.norm_groups, name=name)
     if self.shared_dfe:
       f = make_dfe('dfe')(jnp.concatenate([pre, post], axis=0), train=train)
       f_pre, f_post = jnp.split(f, 2, axis=0)
     else:
       f_pre = make_dfe('dfe_pre')(pre, train=train)
       f_post = make_dfe('dfe_post')(post, train=train)
-    jfl = JFL(self.jfl_width, self.num_classes, self.dtype, compute, name='jfl')
+    jfl = JFL(self.jfl_width, self.num_classes, self.dtype, compute, self.norm,
+              self.norm_groups, name='jfl')
     logits = jfl(jnp.concatenate([f_pre, f_post], axis=-1))
     return logits.astype(jnp.float32)

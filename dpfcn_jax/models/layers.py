@@ -221,6 +221,28 @@ def dropout(rate, bits, name=None):
   return nn.Dropout(rate, name=name)
 
 
+NORMS = ('none', 'group')
+
+
+def norm(mode, groups, dtype, name):
+  """The feature normalisation after a conv: identity, or GroupNorm of `groups` groups.
+
+  Not in the paper (issue 20 tries it). GroupNorm, not BatchNorm: its statistics are
+  each window's own, so training blocks, sliding-window inference and any device count
+  see the same layer, with no batch_stats to carry or average across devices.
+  """
+  if mode not in NORMS:
+    raise ConfigError(f'unknown model.norm {mode!r}: expected {", ".join(NORMS)}')
+  if mode == 'none':
+    return lambda x: x
+  def apply(x):
+    if x.shape[-1] % groups:
+      raise ConfigError(f'model.norm_groups {groups} does not divide a layer of '
+                        f'{x.shape[-1]} channels')
+    return nn.GroupNorm(num_groups=groups, dtype=dtype, name=name)(x)
+  return apply
+
+
 INPUT_NORMS = ('none', 'tile')
 NORM_EPS = 0.02  # in [0, 1] units: a flat window (water, shadow) is not blown up to noise
 
