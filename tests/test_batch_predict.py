@@ -22,6 +22,7 @@ from dpfcn_jax.errors import InputError
 
 pyogrio = pytest.importorskip('pyogrio', reason='GDAL checks need the test extras')
 rasterio = pytest.importorskip('rasterio')
+cog_validate = pytest.importorskip('rio_cogeo.cogeo').cog_validate
 
 TIMEOUT_S = 300
 FAST = ['--tile=32', '--stride=24', '--batch_size=4']
@@ -134,12 +135,15 @@ def test_two_processes_map_each_scene_once_and_merge_to_the_uncut_scene(mosaic_c
 def test_every_output_opens_in_gdal_with_the_input_georeferencing(mosaic_case,
                                                                   two_process_batch):
   out, _ = two_process_batch
-  for tid in ('t00', 't12'):
+  for tid in (f't{i}{j}' for i in range(2) for j in range(3)):
     with rasterio.open(mosaic_case / 'tiles' / tid / 'pre.tif') as src:
       crs, transform = src.crs, src.transform
-    for name in ('probability.tif', 'lim.tif'):
-      with rasterio.open(out / tid / name) as r:
+    rasters = sorted((out / tid).glob('*.tif'))
+    assert [p.name for p in rasters] == ['lim.tif', 'probability.tif']
+    for path in rasters:
+      with rasterio.open(path) as r:
         assert r.crs == crs and r.transform == transform
+      assert cog_validate(path, quiet=True) == (True, [], [])
     info = pyogrio.read_info(out / tid / 'inventory.geojson')
     assert rasterio.crs.CRS.from_user_input(info['crs']) == crs
 
