@@ -1,5 +1,6 @@
 """Batch mapping: a tiled mosaic mapped by two real processes equals the uncut scene;
-a killed batch resumes; a corrupt tile fails alone; GDAL reads every output."""
+a killed batch resumes; a corrupt tile fails alone; GDAL reads and validates every
+output, and the LIMs' VRT."""
 import csv
 import json
 import os
@@ -146,6 +147,12 @@ def test_every_output_opens_in_gdal_with_the_input_georeferencing(mosaic_case,
       assert cog_validate(path, quiet=True) == (True, [], [])
     info = pyogrio.read_info(out / tid / 'inventory.geojson')
     assert rasterio.crs.CRS.from_user_input(info['crs']) == crs
+  with rasterio.open(mosaic_case / 'uncut' / 'lim.tif') as uncut, \
+       rasterio.open(out / 'lim.vrt') as vrt:  # the six LIMs as one raster
+    assert (vrt.shape, vrt.crs, vrt.transform) == (uncut.shape, uncut.crs, uncut.transform)
+    with rasterio.open(out / 't12' / 'lim.tif') as last:  # the last tile lies on top
+      window = vrt.read(1)[ROWS[1][0]:, COLS[2][0]:]
+      np.testing.assert_array_equal(window, last.read(1))
 
 
 def test_killed_batch_resumes_with_only_the_missing_scenes(mosaic_case, tmp_path):
