@@ -10,7 +10,8 @@ restores the network once and maps its scenes one by one with predict_lib; a sce
 whose folder is complete (our marker) is skipped, so a killed batch run again
 finishes only what is missing. A scene that fails is recorded with its reason in
 DIR/.failed/<id>.json and the others go on. Once every scene is settled, the
-process that sees it last merges the inventories (mosaic.py).
+process that sees it last merges the inventories (mosaic.py) and lays the LIMs out
+as one virtual raster (mosaic_vrt.py).
 """
 import csv
 import dataclasses
@@ -24,7 +25,7 @@ from typing import Optional
 
 import jax
 
-from dpfcn_jax import mosaic, output_dir, predict_lib, scene_map
+from dpfcn_jax import mosaic, mosaic_vrt, output_dir, predict_lib, scene_map
 from dpfcn_jax.data import io
 from dpfcn_jax.errors import DpfcnError, InputError
 
@@ -222,4 +223,5 @@ def run(workdir, manifest, out, step=None, overrides=None, shard=None):
     if all(status(out, s.id) != 'todo' for s in scenes):
       done = [s.id for s in scenes if status(out, s.id) == 'done']
       merged = mosaic.write(out, done, mapper.infer)
+      mosaic_vrt.write(out, done)
   return summary_rows(scenes, out), merged

@@ -7,9 +7,11 @@ border is one polygon and overlap is not counted twice. Where tiles overlap, a
 pixel takes the value of the tile it lies deepest inside (the mosaic's own outer
 border does not count), where that tile's windows saw the most context: with
 tiles cut at window-stride offsets and overlapping by a window or more, the
-merged map is the map of the uncut scene. Scenes on different grids stay apart;
-each CRS is its own GeoPackage layer. The merge streams bands of rows, so memory
-follows the mosaic's width and its outlines, not its area.
+merged map is the map of the uncut scene. Each merged landslide names the tiles
+that saw it: those holding valid pixels under its landslide pixels. Scenes on
+different grids stay apart; each CRS is its own GeoPackage layer. The merge
+streams bands of rows, so memory follows the mosaic's width and its outlines, not
+its area.
 """
 import csv
 import dataclasses
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass
 class Tile:
   id: str
-  probability: str     # path of the scene's probability.tif
+  path: str            # one product of the scene, e.g. OUT/<id>/probability.tif
   geo: object          # io.GeoInfo
   height: int
   width: int
@@ -43,10 +45,10 @@ class Tile:
   col0: int = 0
 
 
-def read_tiles(out, scene_ids):
+def read_tiles(out, scene_ids, product='probability.tif'):
   tiles = []
   for sid in scene_ids:
-    path = os.path.join(out, sid, 'probability.tif')
+    path = os.path.join(out, sid, product)
     with streaming.RowReader(path) as r:
       tiles.append(Tile(sid, path, r.geo, r.shape[0], r.shape[1]))
   return tiles
@@ -95,25 +97,36 @@ def _depth(t, rows, height, width):
   return np.minimum(np.minimum(top, bottom), np.minimum(left, right)).astype(np.int64)
 
 
+@dataclasses.dataclass
+class Hits:
+  """First pixels of the runs of landslide pixels of the merged map that a tile holds
+  valid data under (a run lies in one region, so its first pixel says which)."""
+  tile: np.ndarray     # index of the tile in its group
+  row: np.ndarray
+  col: np.ndarray
+
+
 def merged_runs(tiles):
-  """(runs of landslide pixels with statistics, height, width) of a group's merged map."""
+  """(runs of landslide pixels with statistics, height, width, and `Hits`) of a group's
+  merged map."""
   height = max(t.row0 + t.height for t in tiles)
   width = max(t.col0 + t.width for t in tiles)
-  collector = inventory.RunCollector()
+  collector, hits = inventory.RunCollector(), []
   readers = {}
   try:
     for r0 in range(0, height, BAND_ROWS):
       r1 = min(height, r0 + BAND_ROWS)
       best = np.full((r1 - r0, width), -1, np.int64)
       prob = np.zeros((r1 - r0, width), np.float32)
-      for t in tiles:
+      seen = []  # (tile index, its view of the band, its valid pixels there)
+      for i, t in enumerate(tiles):
         a0, a1 = max(r0, t.row0), min(r1, t.row0 + t.height)
         if a0 >= a1:
           if t.id in readers and r0 >= t.row0 + t.height:
             readers.pop(t.id).close()  # bands go down: this tile is done
           continue
         if t.id not in readers:
-          readers[t.id] = streaming.RowReader(t.probability)
+          readers[t.id] = streaming.RowReader(t.path)
         p = readers[t.id].rows(a0 - t.row0, a1 - t.row0)[..., 0]
         valid = (p >= 0) & (p <= 1)  # nodata is NaN or a value outside [0, 1]
         depth = np.where(valid, _depth(t, np.arange(a0, a1), height, width), -1)
@@ -121,20 +134,37 @@ def merged_runs(tiles):
         take = depth > best[view]
         best[view] = np.where(take, depth, best[view])
         prob[view] = np.where(take, p, prob[view])
-      collector.add(r0, scene_map.SceneMapper.lim(prob) & (best >= 0), prob,
-                    np.zeros_like(prob))
+        seen.append((i, view, valid))
+      landslide = scene_map.SceneMapper.lim(prob) & (best >= 0)
+      collector.add(r0, landslide, prob, np.zeros_like(prob))
+      for i, view, valid in seen:
+        row, start, _ = inventory.find_runs(landslide[view] & valid, r0 + view[0].start)
+        hits.append((np.full(len(row), i), row, start + view[1].start))
   finally:
     for r in readers.values():
       r.close()
-  return collector.runs(), height, width
+  return collector.runs(), height, width, Hits(*(np.concatenate(c) for c in zip(*hits)))
 
 
-def _scenes_of(region, tiles):
-  """Ids of the tiles whose footprint meets the region's bounding box."""
-  pts = np.concatenate([ring for poly in region.polygons for ring in poly])
-  (c0, r0), (c1, r1) = pts.min(0), pts.max(0)
-  return [t.id for t in tiles if c0 < t.col0 + t.width and c1 > t.col0
-          and r0 < t.row0 + t.height and r1 > t.row0]
+def scenes_of(inv, hits, tiles, width, connectivity):
+  """Per region of `inv`, the ids of the tiles that hold valid pixels under its
+  landslide pixels (in the tiles' order), joined by ';'."""
+  if not inv.regions:
+    return []
+  mapped = inv.mapped
+  # The kept regions are the components of their own pixels, in the same raster order.
+  region = inventory.label_runs(mapped, width, connectivity)
+  span = width + 1
+  at = np.searchsorted(mapped.row * span + mapped.start, hits.row * span + hits.col,
+                       'right') - 1
+  # A hit in no mapped run is of a region below the mapping unit.
+  inside, ok = np.zeros(len(at), bool), at >= 0
+  inside[ok] = (mapped.row[at[ok]] == hits.row[ok]) & (mapped.end[at[ok]] > hits.col[ok])
+  pairs = np.unique(np.stack([region[at[inside]], hits.tile[inside]], 1), axis=0)
+  ids = [[] for _ in inv.regions]
+  for r, t in pairs:
+    ids[r].append(tiles[t].id)
+  return [';'.join(i) for i in ids]
 
 
 def _wkb(geometry):
@@ -158,13 +188,13 @@ def size_class(area):
 
 def group_features(tiles, infer):
   """(features with scene ids and size class, CRS WKT) of one group's merged inventory."""
-  runs, height, width = merged_runs(tiles)
+  runs, height, width, hits = merged_runs(tiles)
   geo = tiles[0].geo.window(-tiles[0].row0, -tiles[0].col0)  # the group's origin
   inv = inventory.build(runs, width, height, infer.connectivity, infer.fill_holes,
                         infer.min_area_m2 / geo.pixel_area)
   features = list(inventory.features(inv, geo))
-  for f, region in zip(features, inv.regions):
-    f['properties']['scenes'] = ';'.join(_scenes_of(region, tiles))
+  for f, scenes in zip(features, scenes_of(inv, hits, tiles, width, infer.connectivity)):
+    f['properties']['scenes'] = scenes
     f['properties']['size_class'] = size_class(f['properties']['area_m2'])
   return features, geo.crs_wkt or ''
 

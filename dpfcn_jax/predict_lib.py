@@ -4,8 +4,8 @@ Windows overlap and are blended (Section II-C blocks, stitched without seams); t
 scene is read and written band by band, so memory does not grow with it. The
 folder (new, empty, or an earlier output of ours; see output_dir) receives,
 atomically:
-  probability.tif   float32 landslide probability   } georeferencing of PRE,
-  lim.tif           uint8 landslide inventory map    } tags copied unchanged
+  probability.tif   float32 landslide probability   } Cloud-Optimized GeoTIFFs on
+  lim.tif           uint8 landslide inventory map    } PRE's grid, in its CRS
   uncertainty.tif   MC-dropout standard deviation (with mc_samples)
   inventory.geojson one exact pixel-edge polygon per landslide; inventory.csv
   quicklook.png     the post image with the landslide outlines

@@ -1,7 +1,8 @@
 """Scene products on disk: probability, uncertainty and LIM GeoTIFFs, error maps.
 
 eval and predict write them through here, band by band, so the same product
-carries the same georeferencing, nodata rule and tags whichever command made it.
+carries the same georeferencing, nodata rule and tags whichever command made it;
+every one is a Cloud-Optimized GeoTIFF (data/cog.py), so GIS tools open it fast.
 """
 import contextlib
 import os
@@ -9,7 +10,7 @@ import os
 import numpy as np
 
 from dpfcn_jax import maps
-from dpfcn_jax.data import io, streaming
+from dpfcn_jax.data import cog, io
 
 LIM_NODATA = 255  # lim.tif value of nodata pixels when the input's nodata value cannot serve
 
@@ -41,9 +42,9 @@ class ProbabilityWriter:
     tag, self.fill = output_nodata(geo, np.float32, 0.0, 1.0, np.nan)
     products = ['probability'] + (['uncertainty'] if uncertainty else [])
     self._stack = contextlib.ExitStack()
-    self._writers = [self._stack.enter_context(streaming.RowWriter(
-        os.path.join(folder, names.get(p, f'{p}.tif')), height, width, np.float32, geo, tag))
-                     for p in products]
+    self._writers = [self._stack.enter_context(cog.CogWriter(
+        os.path.join(folder, names.get(p, f'{p}.tif')), height, width, np.float32, geo, tag,
+        resampling=cog.AVERAGE)) for p in products]
 
   def write(self, prob, std, valid):
     """Writes the next rows; returns (prob, std) with nodata pixels set to the fill."""
@@ -69,11 +70,12 @@ class LimWriter:
     # The error map is RGB: the input's nodata value means nothing in its colours.
     plain = io.GeoInfo(tuple(t for t in geo.tags if t[0] != io.TAG_NODATA)) if geo else None
     self._stack = contextlib.ExitStack()
-    self._lim = self._stack.enter_context(streaming.RowWriter(
-        os.path.join(folder, names.get('lim', 'lim.tif')), height, width, np.uint8, geo, tag))
-    self._errors = self._stack.enter_context(streaming.RowWriter(
+    self._lim = self._stack.enter_context(cog.CogWriter(
+        os.path.join(folder, names.get('lim', 'lim.tif')), height, width, np.uint8, geo, tag,
+        resampling=cog.MODE))
+    self._errors = self._stack.enter_context(cog.CogWriter(
         os.path.join(folder, names.get('error_map', 'error_map.tif')), height, width,
-        np.uint8, plain, rgb=True)) if errors else None
+        np.uint8, plain, rgb=True, resampling=cog.NEAREST)) if errors else None
 
   def write(self, pred, valid, ref=None):
     self._lim.write(np.where(valid, pred, self.fill).astype(np.uint8))

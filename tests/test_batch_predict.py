@@ -1,5 +1,6 @@
 """Batch mapping: a tiled mosaic mapped by two real processes equals the uncut scene;
-a killed batch resumes; a corrupt tile fails alone; GDAL reads every output."""
+a killed batch resumes; a corrupt tile fails alone; GDAL reads and validates every
+output, and the LIMs' VRT."""
 import csv
 import json
 import os
@@ -22,6 +23,7 @@ from dpfcn_jax.errors import InputError
 
 pyogrio = pytest.importorskip('pyogrio', reason='GDAL checks need the test extras')
 rasterio = pytest.importorskip('rasterio')
+cog_validate = pytest.importorskip('rio_cogeo.cogeo').cog_validate
 
 TIMEOUT_S = 300
 FAST = ['--tile=32', '--stride=24', '--batch_size=4']
@@ -134,14 +136,23 @@ def test_two_processes_map_each_scene_once_and_merge_to_the_uncut_scene(mosaic_c
 def test_every_output_opens_in_gdal_with_the_input_georeferencing(mosaic_case,
                                                                   two_process_batch):
   out, _ = two_process_batch
-  for tid in ('t00', 't12'):
+  for tid in (f't{i}{j}' for i in range(2) for j in range(3)):
     with rasterio.open(mosaic_case / 'tiles' / tid / 'pre.tif') as src:
       crs, transform = src.crs, src.transform
-    for name in ('probability.tif', 'lim.tif'):
-      with rasterio.open(out / tid / name) as r:
+    rasters = sorted((out / tid).glob('*.tif'))
+    assert [p.name for p in rasters] == ['lim.tif', 'probability.tif']
+    for path in rasters:
+      with rasterio.open(path) as r:
         assert r.crs == crs and r.transform == transform
+      assert cog_validate(path, quiet=True) == (True, [], [])
     info = pyogrio.read_info(out / tid / 'inventory.geojson')
     assert rasterio.crs.CRS.from_user_input(info['crs']) == crs
+  with rasterio.open(mosaic_case / 'uncut' / 'lim.tif') as uncut, \
+       rasterio.open(out / 'lim.vrt') as vrt:  # the six LIMs as one raster
+    assert (vrt.shape, vrt.crs, vrt.transform) == (uncut.shape, uncut.crs, uncut.transform)
+    with rasterio.open(out / 't12' / 'lim.tif') as last:  # the last tile lies on top
+      window = vrt.read(1)[ROWS[1][0]:, COLS[2][0]:]
+      np.testing.assert_array_equal(window, last.read(1))
 
 
 def test_killed_batch_resumes_with_only_the_missing_scenes(mosaic_case, tmp_path):

@@ -1,5 +1,6 @@
-"""predict: georeferenced outputs of a GeoTIFF (the Lantau file, or its stand-in), any scene size streamed to the
-in-memory result, inventory consistent with the map, scoring, errors, atomic output."""
+"""predict: georeferenced Cloud-Optimized GeoTIFFs of a GeoTIFF (the Lantau file, or its
+stand-in), any scene size streamed to the in-memory result, inventory consistent with the
+map, scoring, errors, atomic output."""
 import json
 import os
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+import rasterio
 import tifffile
 from PIL import Image
 from scipy import ndimage
@@ -56,6 +58,8 @@ def geotiff(tmp_path):
 def test_cli_on_a_geotiff_keeps_georeferencing(workdir, tmp_path, source, request):
   scene = (real_data('lantau-siteA-post-only', 'A', 'post.tif') if source == 'real'
            else request.getfixturevalue('geotiff'))
+  cog_validate = pytest.importorskip('rio_cogeo.cogeo', reason='GDAL checks need the test '
+                                     'extras').cog_validate
   out = tmp_path / 'lantau'
   cmd = [sys.executable, '-m', 'dpfcn_jax.predict', f'--workdir={workdir}', f'--pre={scene}',
          f'--post={scene}', f'--out={out}', '--tile=64', '--stride=48', '--min_area_m2=2']
@@ -64,8 +68,15 @@ def test_cli_on_a_geotiff_keeps_georeferencing(workdir, tmp_path, source, reques
   assert 'landslides' in done.stdout and 'windows/s' in done.stderr
   reference = _tags(scene)
   assert set(reference) >= {33550, 33922, 34735, 34736, 34737, 42113}
+  with rasterio.open(scene) as src:
+    crs, transform = src.crs, src.transform
   for name in ('probability.tif', 'lim.tif'):
-    assert _tags(out / name) == reference  # every geo tag copied unchanged, nodata too
+    tags = _tags(out / name)
+    for code in (33550, 33922, 42113):  # the grid and nodata tags copied unchanged
+      assert tags[code] == reference[code]
+    with rasterio.open(out / name) as r:  # the GeoKeys are GDAL's, of the same CRS
+      assert r.crs == crs and r.transform == transform
+    assert cog_validate(out / name, quiet=True) == (True, [], [])
   h, w = tifffile.imread(scene).shape[:2]
   assert tifffile.imread(out / 'probability.tif').shape == (h, w)
   collection = json.loads((out / 'inventory.geojson').read_text())
@@ -113,6 +124,7 @@ def test_any_size_scene_streams_to_the_in_memory_result(workdir, tmp_path):
     assert sum(_shoelace(r) for r in feature['geometry']['coordinates']) == size
 
 
+@pytest.mark.filterwarnings('ignore::rasterio.errors.NotGeoreferencedWarning')  # PNG inputs
 def test_mask_scoring_and_mc_uncertainty(workdir, tmp_path):
   s = synthetic.generate_scene(12, 90, 100)
   for name in ('pre', 'post'):
@@ -130,6 +142,9 @@ def test_mask_scoring_and_mc_uncertainty(workdir, tmp_path):
   assert np.all(errors[(lim == 1) & (s['mask'] == 0)] == (0, 255, 255))  # false alarms aqua
   std = tifffile.imread(out / 'uncertainty.tif')
   assert std.shape == (90, 100) and std.min() >= 0 and std.max() > 0
+  cog_validate = pytest.importorskip('rio_cogeo.cogeo').cog_validate
+  for name in ('probability.tif', 'lim.tif', 'uncertainty.tif', 'error_map.tif'):
+    assert cog_validate(out / name, quiet=True) == (True, [], []), name
   header = (out / 'inventory.csv').read_text().splitlines()[0]
   assert header.endswith('mean_uncertainty')
 

@@ -1,4 +1,5 @@
-"""scene_outputs: one nodata rule and one set of tags for eval's and predict's rasters."""
+"""scene_outputs: one nodata rule and one set of tags for eval's and predict's rasters,
+every one a Cloud-Optimized GeoTIFF."""
 import numpy as np
 import pytest
 import tifffile
@@ -28,6 +29,11 @@ def test_nodata_rule(nodata, dtype, lo, hi, fallback, any_invalid, expected):
   np.testing.assert_equal((tag, fill), expected)
 
 
+def _cog_validate():
+  return pytest.importorskip('rio_cogeo.cogeo', reason='GDAL checks need the test '
+                             'extras').cog_validate
+
+
 def _tags(path):
   with tifffile.TiffFile(path) as tif:
     return {t.code: t.value for t in tif.pages[0].tags.values() if t.code in io.GEO_TAGS}
@@ -48,6 +54,7 @@ def test_eval_site_products_follow_the_rule_and_keep_the_grid(tmp_path):
     tags = _tags(tmp_path / name)
     assert tags[io.TAG_NODATA] == nodata
     assert tags[io.TAG_TIEPOINT] == GRID[1][3] and tags[io.TAG_PIXEL_SCALE] == GRID[0][3]
+    assert _cog_validate()(tmp_path / name, quiet=True) == (True, [], [])
   assert (tmp_path / 'map_s.png').exists()
 
 
@@ -59,3 +66,4 @@ def test_lim_writer_error_map_drops_the_nodata_tag(tmp_path):
   assert _tags(tmp_path / 'lim.tif')[io.TAG_NODATA] == '256'  # copied: no value collides
   assert io.TAG_NODATA not in _tags(tmp_path / 'error_map.tif')
   assert (tifffile.imread(tmp_path / 'error_map.tif')[pred] == (0, 255, 255)).all()
+  assert _cog_validate()(tmp_path / 'error_map.tif', quiet=True) == (True, [], [])

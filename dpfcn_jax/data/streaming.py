@@ -138,16 +138,18 @@ class RowReader:
 
 
 class RowWriter:
-  """A tiled, zlib-compressed GeoTIFF written from rows given top to bottom.
+  """A tiled GeoTIFF, zlib-compressed unless told otherwise, written from rows given top
+  to bottom.
 
   tifffile pulls tiles from an iterator; a thread runs it so that callers can
   push rows from one loop into several files (compression also overlaps the
   model). At most one row of tiles waits in memory per file.
   """
 
-  def __init__(self, path, height, width, dtype, geo=None, nodata=None, rgb=False):
+  def __init__(self, path, height, width, dtype, geo=None, nodata=None, rgb=False,
+               compression='zlib'):
     self.path, self._height, self._width = str(path), height, width
-    self._rgb, self._dtype = rgb, np.dtype(dtype)
+    self._rgb, self._dtype, self._compression = rgb, np.dtype(dtype), compression
     self._pending, self._done_rows, self._error = [], 0, None
     self._queue = queue.Queue(maxsize=1)
     shape = (height, width, 3) if rgb else (height, width)
@@ -157,9 +159,10 @@ class RowWriter:
   def _run(self, shape, geo, nodata):
     try:
       tifffile.imwrite(self.path, data=self._tiles(), shape=shape, dtype=self._dtype,
-                       tile=(OUTPUT_TILE, OUTPUT_TILE), compression='zlib',
+                       tile=(OUTPUT_TILE, OUTPUT_TILE), compression=self._compression,
                        photometric='rgb' if self._rgb else 'minisblack',
-                       extratags=io.geotiff_extratags(geo, nodata))
+                       extratags=io.geotiff_extratags(geo, nodata),
+                       metadata=None)  # no shape note: a COG's overview pages contradict it
     except BaseException as e:  # pylint: disable=broad-except
       self._error = e
 
