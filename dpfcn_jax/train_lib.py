@@ -201,9 +201,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   previous = signal.signal(signal.SIGTERM, lambda sig, _: stop.update(signal=sig))
   best = checkpoint.best_score(workdir, config.select_best) if config.select_best else 0.0
   try:
-    t0, last_step, last_loss = time.time(), start, None
+    t0, last_step, last_loss, in_flight = time.time(), start, None, None
     for step, batch in batches(sampler, config, start):
       state, step_metrics = p_train_step(state, batch, dropout_rng)
+      # Async dispatch would let this loop run up to a log step ahead of the device, and a
+      # SIGTERM's save would wait for every queued step; two in flight keep the device busy.
+      jax.block_until_ready(in_flight)
+      in_flight = step_metrics
       if step == start:  # the step has compiled: the compiler's freed memory goes back
         cli.release_heap()
       done = step + 1

@@ -15,6 +15,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -118,6 +119,42 @@ def test_sigterm_saves_the_current_step_and_exits_0(config, tmp_path):
   # The checkpoint holds the state of step `stopped` of an uninterrupted run.
   _assert_identical(_saved_state(workdir, stopped),
                     _uninterrupted(config, tmp_path / 'straight', stopped))
+
+
+def test_sigterm_waits_for_at_most_two_queued_steps(config, tmp_path, monkeypatch):
+  """Pre-emption grace is short: the save must not wait for steps queued on the device.
+
+  Each step gets matmuls that make the device slower than the loop's dispatch, so without
+  a bound async dispatch would queue steps up to the next log step.
+  """
+  signal_at, dispatched, queued = 20, [], []
+
+  def slow_step(state, batch, rng, *, config, _step=train_lib.train_step):
+    state, step_metrics = _step(state, batch, rng, config=config)
+    x = jnp.full((384, 384), 1e-3)
+    for _ in range(12):
+      x = jnp.tanh(x @ x)
+    return state, {**step_metrics, 'loss': step_metrics['loss'] + 0.0 * x[0, 0]}
+
+  def make(config, devices=None, _make=train_lib.make_p_train_step):
+    p_step = _make(config, devices)
+
+    def step(*args):
+      queued.append(sum(not m.is_ready() for m in dispatched))
+      out = p_step(*args)
+      dispatched.append(out[1]['loss'])
+      if len(dispatched) == signal_at:
+        os.kill(os.getpid(), signal.SIGTERM)
+      return out
+    return step
+
+  monkeypatch.setattr(train_lib, 'train_step', slow_step)
+  monkeypatch.setattr(train_lib, 'make_p_train_step', make)
+  config.num_train_steps, config.log_every_steps = 100, 100
+  config.checkpoint_every_steps, config.eval_every_steps = 1000, 0
+  state = train_lib.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert int(jax.device_get(state.step)) == signal_at == _steps(tmp_path / 'run')[-1]
+  assert max(queued) <= 2, queued
 
 
 def test_sigkill_mid_save_loses_only_steps_since_the_last_checkpoint(config, tmp_path, caplog):
