@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def run(config, workdir, methods, num_folds=5, num_seeds=1, config_file='CONFIG',
-        overrides=None):
+        overrides=None, part=None):
   """Cross-validates every method of the comma-separated `methods`; writes and returns
-  {method: report} (None if a training run was stopped: run again to resume)."""
+  {method: report} (None if a training run was stopped: run again to resume). With
+  `part` = (I, N) (crossval_lib.train_runs), trains this part's runs of every method,
+  maps the folds k = I (mod N) of the untrained ones, and writes no report (None)."""
   methods = compare_lib.parse_methods(methods)
   if 'compare' not in config and set(methods) & set(compare_lib.DEEP):
     raise ConfigError('the config has no compare section (the networks\' overrides): use '
@@ -44,35 +46,45 @@ def run(config, workdir, methods, num_folds=5, num_seeds=1, config_file='CONFIG'
   for m in methods:
     method_dir = os.path.join(workdir, m)
     if m in compare_lib.DEEP:
-      reports[m] = _deep(config, method_dir, m, plan, num_folds, num_seeds, config_file,
-                         overrides or {})
+      cfg = _method_config(config, m, plan, num_folds)
+      if part:
+        if not crossval_lib.train_runs(cfg, method_dir, num_folds, num_seeds, part):
+          return None
+        continue
+      # The final-model command trains this network, not the base config's.
+      method_overrides = crossval_lib.flatten(config.compare.deep[m].to_dict())
+      reports[m] = crossval_lib.run(cfg, method_dir, num_folds, num_seeds, config_file,
+                                    {**(overrides or {}), **method_overrides})
       if reports[m] is None:
         return None
     else:
-      reports[m] = untrained(config, method_dir, m, plan)
+      reports[m] = untrained(config, method_dir, m, plan, part)
+  if part:
+    log.info('part %d/%d of %s done; run without --part for the table', *part, workdir)
+    return None
   if jax.process_index() == 0:
     write(reports, workdir, 'comparison', 'method',
           {m: compare_lib.LABELS[m] for m in methods})
   return reports
 
 
-def _deep(config, method_dir, method, plan, num_folds, num_seeds, config_file, overrides):
+def _method_config(config, method, plan, num_folds):
   cfg = compare_lib.method_config(config, method)
   if folds.plan(folds.labelled_sites(cfg.data), num_folds, cfg.seed,
                 cfg.data.site_group) != plan:
     raise ConfigError(f'compare.deep.{method} changes the sites or the seed, so the folds: '
                       'every method must be scored on the same folds')
-  # The final-model command trains this network, not the base config's.
-  method_overrides = crossval_lib.flatten(config.compare.deep[method].to_dict())
-  return crossval_lib.run(cfg, method_dir, num_folds, num_seeds, config_file,
-                          {**overrides, **method_overrides})
+  return cfg
 
 
-def untrained(config, method_dir, method, plan):
-  """The cross-validation report of a threshold or level-set method on `plan`'s folds."""
+def untrained(config, method_dir, method, plan, part=None):
+  """The cross-validation report of a threshold or level-set method on `plan`'s folds;
+  with `part` = (I, N), maps folds I, I + N, ... only and returns None."""
   settings = {s: config.levelset[s].to_dict() for s in compare_lib.LEVELSET_SECTIONS[method]}
   counts = {}
   for k, held in enumerate(plan):
+    if part and k % part[1] != part[0]:
+      continue
     path = os.path.join(method_dir, f'fold-{k}', COUNTS_FILE)
     by_site = _saved_counts(path, held, settings)
     if by_site is None:
@@ -86,6 +98,8 @@ def untrained(config, method_dir, method, plan):
         crossval_lib.write_json(path, {'val_sites': held, 'levelset': settings,
                                        'counts': by_site})
     counts[k, config.seed] = {UNTRAINED_STEP: {n: tuple(c) for n, c in by_site.items()}}
+  if part:
+    return None
   names = [[folds.site_name(s) for s in f] for f in plan]
   report = crossval_report.summarise(names, [config.seed], [UNTRAINED_STEP], counts)
   report['final_model'] = (f'{compare_lib.LABELS[method]} is not trained: it maps any scene '

@@ -31,35 +31,40 @@ def eval_steps(config):
   return sorted({*range(every, config.num_train_steps + 1, every), config.num_train_steps})
 
 
-def run(config, workdir, num_folds=5, num_seeds=1, config_file='CONFIG', overrides=None):
+def parse_part(text):
+  """'I/N' -> (I, N); '' -> None, the whole cross-validation in this process."""
+  if not text:
+    return None
+  try:
+    index, count = (int(x) for x in text.split('/'))
+  except ValueError:
+    index, count = -1, 0
+  if not 0 <= index < count:
+    raise ConfigError(f'--part={text}: expected I/N with 0 <= I < N, e.g. 0/4')
+  return index, count
+
+
+def run(config, workdir, num_folds=5, num_seeds=1, config_file='CONFIG', overrides=None,
+        part=None):
   """Trains what is not yet trained, then writes the report; returns it (None if stopped).
 
   Seed s trains with config.seed + s on the folds that config.seed and num_folds deal.
   `overrides` (the user's --config.* values) and `config_file` go into the printed
   final-model command. A run stopped by SIGTERM stops the whole cross-validation.
+  With `part` (train_runs), this process writes no report (None): a run without `part`
+  writes it once every part is done.
   """
-  if num_seeds < 1:
-    raise ConfigError(f'--seeds={num_seeds}: expected 1 or more')
+  if not train_runs(config, workdir, num_folds, num_seeds, part):
+    return None
+  if part:
+    log.info('part %d/%d of %s trained; run without --part for the report', *part, workdir)
+    return None
   steps = eval_steps(config)
   sites = folds.labelled_sites(config.data)
   plan = folds.plan(sites, num_folds, config.seed, config.data.site_group)
   seeds = [config.seed + s for s in range(num_seeds)]
-  counts = {}
-  for s, seed in enumerate(seeds):
-    for k in range(num_folds):
-      fold_dir = os.path.join(workdir, f'fold-{k}', f'seed-{s}')
-      fold_config = folds.fold_config(config, plan, k, seed)
-      _check_same_config(fold_dir, fold_config)
-      if not os.path.exists(os.path.join(fold_dir, MARKER)):
-        log.info('training %s (seed %d), holding out %s', fold_dir, seed, ', '.join(plan[k]))
-        state = train_lib.train_and_evaluate(fold_config, fold_dir)
-        if int(jax.device_get(state.step)) < config.num_train_steps:
-          log.warning('%s stopped before its last step: run again to resume', fold_dir)
-          return None
-        if jax.process_index() == 0:
-          write_json(os.path.join(fold_dir, MARKER), {'fold': k, 'seed': seed,
-                                                       'val_sites': plan[k]})
-      counts[k, seed] = held_out_counts(fold_dir, steps)
+  counts = {(k, seed): held_out_counts(fold_dir(workdir, k, s), steps)
+            for s, seed in enumerate(seeds) for k in range(num_folds)}
   names = [[folds.site_name(x) for x in f] for f in plan]
   report = crossval_report.summarise(names, seeds, steps, counts)
   report['final_model'] = final_model(config, sites, report, workdir, config_file,
@@ -67,6 +72,41 @@ def run(config, workdir, num_folds=5, num_seeds=1, config_file='CONFIG', overrid
   if jax.process_index() == 0:
     write(report, workdir)
   return report
+
+
+def train_runs(config, workdir, num_folds, num_seeds, part=None):
+  """Trains the (seed, fold) runs not yet finished; False if a signal stopped one.
+
+  With `part` = (I, N), only runs I, I + N, ... in (seed, fold) order: N processes
+  share the devices (one card runs several width-12 folds at once) or a cluster's jobs.
+  """
+  if num_seeds < 1:
+    raise ConfigError(f'--seeds={num_seeds}: expected 1 or more')
+  eval_steps(config)
+  plan = folds.plan(folds.labelled_sites(config.data), num_folds, config.seed,
+                    config.data.site_group)
+  for i, (s, k) in enumerate((s, k) for s in range(num_seeds) for k in range(num_folds)):
+    seed, run_dir = config.seed + s, fold_dir(workdir, k, s)
+    fold_config = folds.fold_config(config, plan, k, seed)
+    _check_same_config(run_dir, fold_config)
+    if finished(run_dir) or (part and i % part[1] != part[0]):
+      continue
+    log.info('training %s (seed %d), holding out %s', run_dir, seed, ', '.join(plan[k]))
+    state = train_lib.train_and_evaluate(fold_config, run_dir)
+    if int(jax.device_get(state.step)) < config.num_train_steps:
+      log.warning('%s stopped before its last step: run again to resume', run_dir)
+      return False
+    if jax.process_index() == 0:
+      write_json(os.path.join(run_dir, MARKER), {'fold': k, 'seed': seed, 'val_sites': plan[k]})
+  return True
+
+
+def fold_dir(workdir, fold, seed_index):
+  return os.path.join(workdir, f'fold-{fold}', f'seed-{seed_index}')
+
+
+def finished(fold_dir):
+  return os.path.exists(os.path.join(fold_dir, MARKER))
 
 
 def held_out_counts(fold_dir, steps):

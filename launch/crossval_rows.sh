@@ -12,6 +12,8 @@
 #   - ROWS="ema tta" runs only the rows named (default: all of them, in order).
 #   - METHODS=cmi_otsu,dpfcn compares fewer methods (default: all eight).
 #   - interpreter: PYTHON=/path/to/venv/bin/python (default python3 on PATH).
+#   - PARTS=8 trains each row's runs in 8 processes at once (launch/crossval_parallel.sh):
+#     on one GPU, several width-12 folds run side by side.
 # A run stopped part-way (SIGTERM, a kill) resumes when the same command runs again:
 # finished folds are skipped.
 set -euo pipefail
@@ -46,7 +48,11 @@ all_rows=(
 )
 
 crossval() {
-  "$python" -m dpfcn_jax.crossval --config="$config" "$@"
+  if ((${PARTS:-1} > 1)); then
+    PYTHON=$python bash launch/crossval_parallel.sh "$PARTS" --config="$config" "$@"
+  else
+    "$python" -m dpfcn_jax.crossval --config="$config" "$@"
+  fi
 }
 
 crossval --workdir="$workdir/methods" --methods="$methods" "$@"

@@ -47,6 +47,10 @@ cli.apply_xla_flags(load_config().xla_flags)
 
 @pytest.fixture
 def tiny_config():
+  return tiny()
+
+
+def tiny():
   """The synthetic config shrunk to seconds: width 4, 32 px tiles, small scenes."""
   c = load_config('synthetic')
   c.model.width = 4

@@ -31,7 +31,7 @@ def test_flags_are_skipped_on_jax_releases_they_were_not_measured_on(monkeypatch
   assert 'XLA_FLAGS' not in os.environ
 
 
-_PROBE = f'''
+_PROBE = '''
 import importlib, sys
 importlib.import_module(sys.argv[2])  # the entry point's imports must not start jax
 from dpfcn_jax import cli

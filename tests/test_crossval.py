@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, load_config
+from conftest import REPO, load_config, tiny
 from dpfcn_jax import crossval_lib, crossval_report, folds, line_plot, metrics, train_lib
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError, InputError
@@ -139,11 +139,32 @@ def test_pooled_scores_are_the_scores_of_summed_counts():
   assert 'Pooled F1 per seed at step 20: seed 0 ' in md and f'seed 1 {100 * f1:.2f}' in md
 
 
+def _cv_config():
+  c = tiny()
+  c.eval_every_steps = 2
+  c.data.site_group = REGION
+  return c
+
+
+@pytest.fixture(scope='module')
+def straight(tmp_path_factory):
+  """An uninterrupted 2-fold cross-validation in one process: (workdir, report)."""
+  w = tmp_path_factory.mktemp('straight')
+  return w, crossval_lib.run(_cv_config(), str(w), 2)
+
+
+def _without_command(report):
+  return {k: v for k, v in report.items() if k != 'final_model'}
+
+
+def _md(workdir):
+  return (workdir / 'crossval.md').read_text().replace(str(workdir), 'W')
+
+
 def test_a_killed_crossval_resumes_to_the_table_of_an_uninterrupted_one(
-    tiny_config, tmp_path, monkeypatch):
-  tiny_config.eval_every_steps = 2
-  tiny_config.data.site_group = REGION
-  straight = crossval_lib.run(tiny_config, str(tmp_path / 'a'), 2)
+    straight, tmp_path, monkeypatch):
+  tiny_config = _cv_config()
+  straight_dir, straight = straight
   validations = []
   evaluate_sites = train_lib.eval_lib.evaluate_sites
 
@@ -163,17 +184,43 @@ def test_a_killed_crossval_resumes_to_the_table_of_an_uninterrupted_one(
   monkeypatch.setattr(train_lib.eval_lib, 'evaluate_sites', killed_in_second_fold)
   monkeypatch.setattr(train_lib, 'train_and_evaluate', recorded)
   w = tmp_path / 'b'
-  shutil.copytree(tmp_path / 'a/fold-0', w / 'fold-0')  # a fold finished before the kill
+  shutil.copytree(straight_dir / 'fold-0', w / 'fold-0')  # a fold finished before the kill
   assert crossval_lib.run(tiny_config, str(w), 2) is None
   assert not (w / 'crossval.json').exists() and not (w / 'fold-1/seed-0/fold.json').exists()
   resumed = crossval_lib.run(tiny_config, str(w), 2)
   assert trained == ['b/fold-1/seed-0'] * 2  # the finished fold is not trained again
   log = [json.loads(l) for l in (w / 'fold-1/seed-0/metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in log if 'loss' in r] == [2, 4]  # from its checkpoint, not step 0
-  without_command = lambda r: {k: v for k, v in r.items() if k != 'final_model'}
-  assert without_command(resumed) == without_command(straight)
-  md = lambda d: (d / 'crossval.md').read_text().replace(str(d), 'W')
-  assert md(w) == md(tmp_path / 'a')
+  assert _without_command(resumed) == _without_command(straight)
+  assert _md(w) == _md(straight_dir)
+
+
+def test_parts_train_disjoint_runs_and_then_report_as_one_process(
+    straight, tmp_path, monkeypatch):
+  straight_dir, straight = straight
+  trained = []
+  train_and_evaluate = train_lib.train_and_evaluate
+
+  def recorded(config, workdir):
+    trained.append(os.path.relpath(workdir, tmp_path))
+    return train_and_evaluate(config, workdir)
+
+  monkeypatch.setattr(train_lib, 'train_and_evaluate', recorded)
+  for part in ((1, 2), (0, 2)):
+    assert crossval_lib.run(_cv_config(), str(tmp_path), 2, part=part) is None
+    assert not (tmp_path / 'crossval.json').exists()
+  assert trained == ['fold-1/seed-0', 'fold-0/seed-0']
+  report = crossval_lib.run(_cv_config(), str(tmp_path), 2)
+  assert len(trained) == 2  # the report's run finds every run trained
+  assert _without_command(report) == _without_command(straight)
+  assert _md(tmp_path) == _md(straight_dir)
+
+
+@pytest.mark.parametrize('text', ['2/2', '1', 'a/b', '-1/2', '0/0'])
+def test_a_bad_part_is_refused(text):
+  with pytest.raises(ConfigError, match=f'--part={text}: expected I/N'):
+    crossval_lib.parse_part(text)
+  assert crossval_lib.parse_part('') is None and crossval_lib.parse_part('1/3') == (1, 3)
 
 
 def test_a_fold_trained_with_another_config_is_refused(tiny_config, tmp_path):

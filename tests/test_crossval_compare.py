@@ -1,11 +1,12 @@
 """Every method of Table IV through the cross-validation harness, and one table over runs."""
 import json
+import os
 
 import ml_collections
 import numpy as np
 import pytest
 
-from dpfcn_jax import crossval_compare, crossval_report, levelsets, metrics
+from dpfcn_jax import crossval_compare, crossval_report, levelsets, metrics, train_lib
 from dpfcn_jax.data import pipeline
 from dpfcn_jax.errors import ConfigError, InputError
 
@@ -50,6 +51,35 @@ def test_every_method_runs_on_the_same_folds_into_one_table(compare_config, tmp_
   compare_config.levelset.cmi.histogram_match = True
   with pytest.raises(ConfigError, match='other sites or level-set settings'):
     crossval_compare.run(compare_config, str(tmp_path), 'cmi_otsu', 2, 1, 'C')
+
+
+def test_parts_share_every_method_s_runs_and_folds_and_the_table_needs_no_more(
+    compare_config, tmp_path, monkeypatch):
+  done = []
+  train, run_method = train_lib.train_and_evaluate, levelsets.run_method
+
+  def recorded_train(config, workdir):
+    done.append(('train', os.path.relpath(workdir, tmp_path)))
+    return train(config, workdir)
+
+  def recorded_map(method, *args):
+    done.append(('map', method))
+    return run_method(method, *args)
+
+  monkeypatch.setattr(train_lib, 'train_and_evaluate', recorded_train)
+  monkeypatch.setattr(levelsets, 'run_method', recorded_map)
+  for part in ((0, 2), (1, 2)):
+    assert crossval_compare.run(compare_config, str(tmp_path), 'cmi_otsu,fcn', 2, 1, 'C',
+                                part=part) is None
+    assert not (tmp_path / 'comparison.json').exists()
+  trained = sorted(d for kind, d in done if kind == 'train')
+  assert trained == ['fcn/fold-0/seed-0', 'fcn/fold-1/seed-0']
+  assert sorted(os.listdir(tmp_path / 'cmi_otsu')) == ['fold-0', 'fold-1']
+  before = len(done)
+  crossval_compare.run(compare_config, str(tmp_path), 'cmi_otsu,fcn', 2, 1, 'C')
+  assert len(done) == before  # every run and map was a part's
+  assert list(json.loads((tmp_path / 'comparison.json').read_text())['rows']) == [
+      'CMI+Otsu', 'FCN']
 
 
 def test_a_config_without_networks_overrides_or_with_an_unknown_method_is_refused(tiny_config):

@@ -36,7 +36,8 @@ def display(image):
 
 
 @pytest.mark.parametrize('script', ['local.sh', 'slurm.sbatch', 'tpu_vm.sh', 'demo.sh',
-                                    'test.sh', 'crossval_rows.sh', 'predict_slurm.sbatch',
+                                    'test.sh', 'crossval_rows.sh', 'crossval_parallel.sh',
+                                    'predict_slurm.sbatch',
                                     'gpu_checks.sh'])
 def test_script_parses(script):
   r = subprocess.run(['bash', '-n', str(LAUNCH / script)], capture_output=True, text=True)
@@ -77,6 +78,43 @@ def test_crossval_rows_runs_the_methods_then_each_row_then_one_table(tmp_path):
       f'{crossval} --workdir={w}/ema --folds=2 --config.ema_decay=0.995',
       f"{crossval} --workdir={w}/extra --folds=2 --config.data.train_only_sites=('extra/archieve',)",
       f'-m dpfcn_jax.crossval_table --workdir={w} --name=rows methods/dpfcn ema extra']
+
+
+def test_crossval_parallel_runs_every_part_at_once_then_the_report(tmp_path):
+  python = tmp_path / 'python'  # records its arguments and how many of it run at once
+  python.write_text('#!/bin/sh\necho "$$" >> "$LOG.running"\nsleep 0.5\n'
+                    'echo "$(wc -l < "$LOG.running") $*" >> "$LOG"\n')
+  python.chmod(0o755)
+  log, w = tmp_path / 'log', tmp_path / 'w'
+  args = ['--config=configs/airchange.py', f'--workdir={w}', '--folds=5']
+  _bash('crossval_parallel.sh', ['3', *args], tmp_path, PYTHON=str(python), LOG=str(log))
+  lines = log.read_text().splitlines()
+  crossval = '-m dpfcn_jax.crossval ' + ' '.join(args)
+  assert sorted(l.split(' ', 1)[1] for l in lines[:3]) == [
+      f'{crossval} --part={i}/3' for i in range(3)]
+  assert all(l.split(' ', 1)[0] == '3' for l in lines[:3])  # all three were running
+  assert lines[3] == f'4 {crossval}'  # the report, after every part
+  assert sorted(os.listdir(w)) == ['part-0.log', 'part-1.log', 'part-2.log']
+
+
+@pytest.mark.parametrize('args, message', [(['0', '--workdir=w'], 'a positive process count'),
+                                           (['2', '--config=c'], 'no --workdir')])
+def test_crossval_parallel_refuses_bad_arguments(tmp_path, args, message):
+  r = subprocess.run(['bash', str(LAUNCH / 'crossval_parallel.sh'), *args],
+                     capture_output=True, text=True, timeout=60)
+  assert r.returncode == 2 and message in r.stderr
+
+
+def test_crossval_parallel_reports_a_failed_part_and_writes_no_report(tmp_path):
+  python = tmp_path / 'python'
+  python.write_text('#!/bin/sh\necho "$*" >> "$LOG"\ncase "$*" in *--part=1/2*) exit 3;; esac\n')
+  python.chmod(0o755)
+  log = tmp_path / 'log'
+  r = subprocess.run(['bash', str(LAUNCH / 'crossval_parallel.sh'), '2',
+                      f'--workdir={tmp_path / "w"}'], capture_output=True, text=True,
+                     env={**os.environ, 'PYTHON': str(python), 'LOG': str(log)}, timeout=60)
+  assert r.returncode == 1 and 'part 1/2 failed (exit 3)' in r.stderr
+  assert len(log.read_text().splitlines()) == 2
 
 
 def test_slurm_script_falls_back_to_one_process_without_slurm(tmp_path):

@@ -181,3 +181,27 @@ def test_group_norm_option_adds_a_norm_before_every_relu_and_checks_its_groups()
   c.model.norm = 'batch'
   with pytest.raises(ConfigError, match="unknown model.norm 'batch'"):
     create_model(c.model).init(jax.random.key(0), x, x, train=False)
+
+
+def _norm_layers(tree):
+  """The GroupNorms in a parameter tree: the modules with a 'scale'."""
+  if 'scale' in tree:
+    return 1
+  return sum(_norm_layers(v) for v in tree.values() if isinstance(v, dict))
+
+
+@pytest.mark.parametrize('name, norms', [('fcn', 13 + 2), ('unet', 2 * (2 + 1 + 2)),
+                                         ('fcnpp', 13 + 3 + 1 + 4)])
+def test_group_norm_option_reaches_every_relu_of_the_baselines(name, norms):
+  """The comparison gives every network the recipe: a GroupNorm before each ReLU (FCN:
+  13 VGG convs, fc6, fc7; U-Net: the DFE's; FCN-PP: VGG, 3 pyramid convs, fuse, decoder)."""
+  c = load_config()
+  c.model.update(name=name, width=4, depth=2, keep_prob=1.0)
+  x = jnp.zeros((1, 32, 32, 3))
+  assert _norm_layers(_init_shapes(create_model(c.model), x, x, train=False)) == 0
+  c.model.norm = 'group'
+  m = create_model(c.model)
+  assert _norm_layers(_init_shapes(m, x, x, train=False)) == norms
+  pre = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3))
+  out = m.apply(m.init(jax.random.key(0), x, x, train=False), pre, pre[::-1], train=False)
+  assert out.shape == (2, 32, 32, 2) and np.isfinite(out).all()

@@ -6,6 +6,8 @@ keep prob 0.6; FCN-PP filter size 1x1, lr 1e-4, keep prob 0.6. Dropout rate is
 a reconstruction (shared/notes/baselines.md sections 5-6); every
 module says what it chose. All train from scratch (no ImageNet weights) and
 share DPFCN's call: `(pre, post, *, train) -> float32 logits (N, H, W, classes)`.
+`norm='group'` (beyond the paper, as DPFCN's) puts a GroupNorm between every conv and
+its ReLU, so the cross-validated comparison can give every network the same recipe.
 """
 import flax.linen as nn
 import jax
@@ -48,10 +50,10 @@ def bitemporal_input(pre, post, mode, dtype, multiple, norm='none'):
   return jnp.concatenate([layers.normalize_input(x, norm, dtype) for x in (pre, post)], axis=-1)
 
 
-def vgg_stage(x, features, convs, dtype, compute, name):
+def vgg_stage(x, features, convs, dtype, compute, name, norm=('none', 4)):
   for i in range(convs):
-    x = nn.relu(layers.Conv3x3(features, dtype=dtype, compute=compute,
-                               name=f'{name}_conv{i}')(x))
+    x = layers.Conv3x3(features, dtype=dtype, compute=compute, name=f'{name}_conv{i}')(x)
+    x = nn.relu(layers.norm(*norm, dtype, f'{name}_norm{i}')(x))
   return x
 
 
@@ -95,20 +97,23 @@ class FCN(nn.Module):
   dtype: jnp.dtype = jnp.float32
   input_norm: str = 'none'
   compute: Policy = Policy()
+  norm: str = 'none'
+  norm_groups: int = 4
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     x = bitemporal_input(pre, post, self.input_mode, self.dtype,
                          2**(len(VGG16_CONVS) - 1), self.input_norm)
     h, w = x.shape[1:3]
+    norm = (self.norm, self.norm_groups)
     pools = []
     for s, (convs, mult) in enumerate(zip(VGG16_CONVS, VGG_MULT)):
-      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.compute, f'stage{s}')
+      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.compute, f'stage{s}', norm)
       x = nn.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')  # ceil mode
       pools.append(x)
     fc6 = layers.Conv3x3(FC_MULT * self.width, self.dtype, self.compute, name='fc6')
     for conv in (fc6, layers.Conv1x1(FC_MULT * self.width, self.dtype, name='fc7')):
-      x = nn.relu(conv(x))
+      x = nn.relu(layers.norm(*norm, self.dtype, f'{conv.name}_norm')(conv(x)))
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     score = layers.Conv1x1(self.num_classes, dtype=self.dtype, name='score_fr')(x)
     for s in FCN_SKIP_STAGES:
@@ -131,12 +136,14 @@ class UNet(nn.Module):
   dtype: jnp.dtype = jnp.float32
   input_norm: str = 'none'
   compute: Policy = Policy()
+  norm: str = 'none'
+  norm_groups: int = 4
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**self.depth, self.input_norm)
-    f = DFE(self.width, self.depth, self.dropout_rate, self.dtype, self.compute,
-            name='unet')(x, train=train)
+    f = DFE(self.width, self.depth, self.dropout_rate, self.dtype, self.compute, self.norm,
+            self.norm_groups, name='unet')(x, train=train)
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(
         f).astype(jnp.float32)
 
@@ -160,32 +167,37 @@ class FCNPP(nn.Module):
   dtype: jnp.dtype = jnp.float32
   input_norm: str = 'none'
   compute: Policy = Policy()
+  norm: str = 'none'
+  norm_groups: int = 4
 
   @nn.compact
   def __call__(self, pre, post, *, train: bool):
     levels = len(VGG16_CONVS) - 1
     x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**levels, self.input_norm)
+    norm = lambda name: layers.norm(self.norm, self.norm_groups, self.dtype, name)
     skips = []
     for s, (convs, mult) in enumerate(zip(VGG16_CONVS, VGG_MULT)):
       if s:
         skips.append(x)
         x = layers.max_pool2x2(x)
-      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.compute, f'stage{s}')
+      x = vgg_stage(x, self.width * mult, convs, self.dtype, self.compute, f'stage{s}',
+                    (self.norm, self.norm_groups))
     h, w, c = x.shape[1:]
     branches = [x]
     for b in self.bins:
       p = layers.Conv1x1(c, dtype=self.dtype, name=f'pool{b}_conv')(adaptive_avg_pool(x, b))
-      branches.append(resize_bilinear(nn.relu(p), h, w))
-    x = nn.relu(layers.Conv3x3(c, self.dtype, self.compute, name='fuse')(
-        jnp.concatenate(branches, axis=-1)))
+      branches.append(resize_bilinear(nn.relu(norm(f'pool{b}_norm')(p)), h, w))
+    x = nn.relu(norm('fuse_norm')(layers.Conv3x3(c, self.dtype, self.compute, name='fuse')(
+        jnp.concatenate(branches, axis=-1))))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     # Decoder halves channels per level down to `width` (512-256-128-64-64 at 64).
     for level in reversed(range(levels)):
       skip = skips[level]
       x = resize_bilinear(x, *skip.shape[1:3])
       x = jnp.concatenate([x, skip], axis=-1)
-      x = nn.relu(layers.Conv3x3(self.width * VGG_MULT[max(level - 1, 0)], self.dtype,
-                                 self.compute, name=f'dec{level}')(x))
+      x = nn.relu(norm(f'dec{level}_norm')(layers.Conv3x3(
+          self.width * VGG_MULT[max(level - 1, 0)], self.dtype, self.compute,
+          name=f'dec{level}')(x)))
     return layers.Conv1x1(self.num_classes, dtype=self.dtype, name='classifier')(
         x).astype(jnp.float32)
 
@@ -194,7 +206,7 @@ def _common(mc, dtype, compute):
   check_input_mode(mc.input_mode)
   return dict(width=mc.width, dropout_rate=1.0 - mc.keep_prob, input_mode=mc.input_mode,
               num_classes=mc.num_classes, input_norm=mc.input_norm, dtype=dtype,
-              compute=compute)
+              compute=compute, norm=mc.norm, norm_groups=mc.norm_groups)
 
 
 MODELS = {
