@@ -80,6 +80,22 @@ def test_crossval_rows_runs_the_methods_then_each_row_then_one_table(tmp_path):
       f'-m dpfcn_jax.crossval_table --workdir={w} --name=rows methods/dpfcn ema extra']
 
 
+def test_crossval_rows_with_parts_runs_each_row_through_the_parallel_script(tmp_path):
+  python = tmp_path / 'python'
+  python.write_text('#!/bin/sh\necho "$@" >> "$LOG"\nfor a in "$@"; do case $a in '
+                    '--workdir=*) w=${a#--workdir=};; esac; done\n'
+                    'mkdir -p "$w" && touch "$w/comparison.md" "$w/crossval.json"\n')
+  python.chmod(0o755)
+  log, w = tmp_path / 'log', tmp_path / 'w'
+  _bash('crossval_rows.sh', ['configs/compare_airchange.py', str(w)], tmp_path,
+        PYTHON=str(python), LOG=str(log), ROWS='tta', METHODS='dpfcn', PARTS='2')
+  lines = log.read_text().splitlines()
+  row = f'-m dpfcn_jax.crossval --config=configs/compare_airchange.py --workdir={w}/tta'
+  assert sorted(l for l in lines if '/tta' in l) == [
+      f'{row} --config.infer.tta=True', f'{row} --config.infer.tta=True --part=0/2',
+      f'{row} --config.infer.tta=True --part=1/2']
+
+
 def test_crossval_parallel_runs_every_part_at_once_then_the_report(tmp_path):
   python = tmp_path / 'python'  # records its arguments and how many of it run at once
   python.write_text('#!/bin/sh\necho "$$" >> "$LOG.running"\nsleep 0.5\n'
