@@ -114,6 +114,10 @@ def get_config():
   # Steps at which each fold scores its held-out sites; 0 = eval_every_steps. Its own
   # field, so a final-model config can train with no validation (eval_every_steps 0).
   c.crossval.eval_every_steps = 0
+  # True: each fold trains one model per site group (data.site_group, e.g. per region) on
+  # that group's sites, and each scores its own group's held-out sites; False: one joint
+  # model for all. Issue 20's "one joint model against one per region" row.
+  c.crossval.per_group = False
 
   # ---- whole-scene inference ----
   c.infer = ml_collections.ConfigDict()

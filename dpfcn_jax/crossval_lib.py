@@ -63,8 +63,11 @@ def run(config, workdir, num_folds=5, num_seeds=1, config_file='CONFIG', overrid
   sites = folds.labelled_sites(config.data)
   plan = folds.plan(sites, num_folds, config.seed, config.data.site_group)
   seeds = [config.seed + s for s in range(num_seeds)]
-  counts = {(k, seed): held_out_counts(fold_dir(workdir, k, s), steps)
-            for s, seed in enumerate(seeds) for k in range(num_folds)}
+  counts = {}
+  for run_dir, k, seed, _ in _runs(config, workdir, num_folds, num_seeds):
+    counts.setdefault((k, seed), {t: {} for t in steps})
+    for t, by_site in held_out_counts(run_dir, steps).items():
+      counts[k, seed][t].update(by_site)
   names = [[folds.site_name(x) for x in f] for f in plan]
   report = crossval_report.summarise(names, seeds, steps, counts)
   report['final_model'] = final_model(config, sites, report, workdir, config_file,
@@ -80,25 +83,40 @@ def train_runs(config, workdir, num_folds, num_seeds, part=None):
   With `part` = (I, N), only runs I, I + N, ... in (seed, fold) order: N processes
   share the devices (one card runs several width-12 folds at once) or a cluster's jobs.
   """
-  if num_seeds < 1:
-    raise ConfigError(f'--seeds={num_seeds}: expected 1 or more')
-  eval_steps(config)
-  plan = folds.plan(folds.labelled_sites(config.data), num_folds, config.seed,
-                    config.data.site_group)
-  for i, (s, k) in enumerate((s, k) for s in range(num_seeds) for k in range(num_folds)):
-    seed, run_dir = config.seed + s, fold_dir(workdir, k, s)
-    fold_config = folds.fold_config(config, plan, k, seed)
-    _check_same_config(run_dir, fold_config)
+  for i, (run_dir, k, seed, run_config) in enumerate(
+      _runs(config, workdir, num_folds, num_seeds)):
+    _check_same_config(run_dir, run_config)
     if finished(run_dir) or (part and i % part[1] != part[0]):
       continue
-    log.info('training %s (seed %d), holding out %s', run_dir, seed, ', '.join(plan[k]))
-    state = train_lib.train_and_evaluate(fold_config, run_dir)
+    held_out = run_config.data.val_sites
+    log.info('training %s (seed %d), holding out %s', run_dir, seed, ', '.join(held_out))
+    state = train_lib.train_and_evaluate(run_config, run_dir)
     if int(jax.device_get(state.step)) < config.num_train_steps:
       log.warning('%s stopped before its last step: run again to resume', run_dir)
       return False
     if jax.process_index() == 0:
-      write_json(os.path.join(run_dir, MARKER), {'fold': k, 'seed': seed, 'val_sites': plan[k]})
+      write_json(os.path.join(run_dir, MARKER), {'fold': k, 'seed': seed,
+                                                 'val_sites': list(held_out)})
   return True
+
+
+def _runs(config, workdir, num_folds, num_seeds):
+  """(run_dir, fold, seed, config) of every training run, in (seed, fold) order; with
+  crossval.per_group, one run per site group of the fold's held-out sites."""
+  if num_seeds < 1:
+    raise ConfigError(f'--seeds={num_seeds}: expected 1 or more')
+  eval_steps(config)
+  rule = config.data.site_group
+  plan = folds.plan(folds.labelled_sites(config.data), num_folds, config.seed, rule)
+  for s in range(num_seeds):
+    for k in range(num_folds):
+      fold_config = folds.fold_config(config, plan, k, config.seed + s)
+      if not config.crossval.per_group:
+        yield fold_dir(workdir, k, s), k, config.seed + s, fold_config
+        continue
+      for group, group_config in folds.group_configs(fold_config, rule).items():
+        yield (os.path.join(fold_dir(workdir, k, s), f'group-{group or "all"}'), k,
+               config.seed + s, group_config)
 
 
 def fold_dir(workdir, fold, seed_index):
@@ -158,14 +176,30 @@ def flatten(tree, prefix=''):
 
 def final_model(config, sites, report, workdir, config_file, overrides):
   """The final model: every labelled site for the chosen step count, taken at its last
-  step, with no selection on val. Returns its command and, where the learning-rate
-  schedule depends on the length, a caveat."""
+  step, with no selection on val (with crossval.per_group, one model per site group on
+  that group's sites). Returns its commands and, where the learning-rate schedule
+  depends on the length, a caveat."""
   chosen = report['chosen_step']
-  values = {**overrides, **folds.final_overrides(config, sites, chosen)}
-  command = ' '.join(['python -m dpfcn_jax.train', _quote(f'--config={config_file}'),
-                      _quote(f'--workdir={os.path.join(workdir, "final")}')]
-                     + [_quote(f'--config.{k}={_flag_value(v)}') for k, v in values.items()])
-  text = f'Trained on every labelled site to step {chosen} and taken there:\n\n    {command}\n'
+  groups = {'': sites}
+  if config.crossval.per_group:
+    rule = config.data.site_group
+    groups = {}
+    for s in sites:
+      groups.setdefault(folds.site_group(s, rule), []).append(s)
+  commands = []
+  for group, group_sites in sorted(groups.items()):
+    values = {**overrides, **folds.final_overrides(config, group_sites, chosen)}
+    name = f'final-{group}' if config.crossval.per_group else 'final'
+    commands.append(' '.join(
+        ['python -m dpfcn_jax.train', _quote(f'--config={config_file}'),
+         _quote(f'--workdir={os.path.join(workdir, name)}')]
+        + [_quote(f'--config.{k}={_flag_value(v)}') for k, v in values.items()]))
+  if config.crossval.per_group:
+    text = (f'One model per site group, each trained on its group\'s labelled sites to step '
+            f'{chosen} and taken there; map a scene with its group\'s model:\n\n')
+  else:
+    text = f'Trained on every labelled site to step {chosen} and taken there:\n\n'
+  text += ''.join(f'    {c}\n' for c in commands)
   if chosen != config.num_train_steps and config.lr_schedule != 'constant':
     text += (f'\nStep {chosen} was scored inside a {config.lr_schedule} schedule of '
              f'{config.num_train_steps} steps; a run of {chosen} steps decays its learning '

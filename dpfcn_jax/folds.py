@@ -120,6 +120,25 @@ def fold_config(config, folds, k, seed):
   return c
 
 
+def group_configs(fold_config, rule):
+  """{group: config} training one model per site group of the fold's held-out sites
+  (crossval.per_group): that group's training sites (and every train-only site), scored
+  on that group's held-out sites."""
+  train_only = train_only_sites(fold_config.data)
+  configs = {}
+  for group in sorted({site_group(s, rule) for s in fold_config.data.val_sites}):
+    c = fold_config.copy_and_resolve_references()
+    c.data.train_sites = tuple(s for s in c.data.train_sites
+                               if s in train_only or site_group(s, rule) == group)
+    c.data.val_sites = tuple(s for s in c.data.val_sites if site_group(s, rule) == group)
+    if len(c.data.train_sites) == len(train_only):
+      raise ConfigError(f'crossval.per_group: every site of group {group!r} is held out '
+                        f'together ({", ".join(c.data.val_sites)}), so no model of that '
+                        'group trains: use fewer folds')
+    configs[group] = c
+  return configs
+
+
 def final_overrides(config, sites, num_train_steps):
   """Config overrides of the final model: every labelled site (train-only ones too), no
   val, the last step; only those the config does not already hold."""

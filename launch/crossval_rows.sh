@@ -40,6 +40,8 @@ all_rows=(
   # The cross-sensor Archieve pair trains every fold and is held out by none: same folds.
   "extra --config.data.train_only_sites=('extra/archieve',)"
   'tta --config.infer.tta=True'
+  # One model per region (Szada, Tiszadob) on that region's pairs, against the joint one.
+  'per-region --config.crossval.per_group=True'
   # Every new ingredient at once: the 3-fold, 500-step screen's winner (docs/RESULTS.md).
   'combined --config.model.norm=group --config.ema_decay=0.99 --config.data.scale_jitter=0.25 --config.data.rotate_any=True --config.data.blur=0.2 --config.data.noise=0.02 --config.data.histogram_match=0.5'
   # Width 16 took 2.3 s a step against width 12's 1.3 s (configs/airchange.py): 2000 steps

@@ -98,6 +98,43 @@ def test_train_only_sites_train_every_fold_and_are_held_out_by_none(tiny_config)
     folds.labelled_sites(tiny_config.data)
 
 
+def test_per_group_folds_train_one_model_per_group_on_that_group_s_sites(tiny_config):
+  tiny_config.data.synthetic.num_scenes.val = 2
+  plan = folds.plan(folds.labelled_sites(tiny_config.data), 2, 0, REGION)
+  for k in range(2):
+    configs = folds.group_configs(folds.fold_config(tiny_config, plan, k, 0), REGION)
+    assert sorted(configs) == ['train', 'val']
+    for group, c in configs.items():
+      assert c.data.val_sites == tuple(s for s in plan[k] if s.startswith(group))
+      assert c.data.train_sites == tuple(s for s in plan[1 - k] if s.startswith(group))
+  tiny_config.data.synthetic.num_scenes.val = 1  # val-00 alone: held out, nothing trains
+  plan = folds.plan(folds.labelled_sites(tiny_config.data), 2, 0, REGION)
+  k = next(k for k, f in enumerate(plan) if 'val-00' in f)
+  with pytest.raises(ConfigError, match="every site of group 'val' is held out together"):
+    folds.group_configs(folds.fold_config(tiny_config, plan, k, 0), REGION)
+
+
+def test_a_per_group_crossval_pools_every_group_s_model_over_every_site(tmp_path):
+  c = _cv_config()
+  c.data.synthetic.num_scenes.val = 2
+  c.crossval.per_group = True
+  report = crossval_lib.run(c, str(tmp_path), 2)
+  runs = sorted(str(p.parent.relative_to(tmp_path)) for p in tmp_path.glob('**/fold.json'))
+  assert runs == [f'fold-{k}/seed-0/group-{g}' for k in range(2) for g in ('train', 'val')]
+  summed = {}
+  for run in runs:
+    saved = json.loads((tmp_path / run / 'config.json').read_text())['data']
+    group = run.rsplit('-', 1)[1]
+    assert all(s.startswith(group) for s in saved['train_sites'] + saved['val_sites'])
+    for name, counts in crossval_lib.held_out_counts(tmp_path / run, [4])[4].items():
+      summed[name] = counts
+  assert sorted(summed) == ['train-00', 'train-01', 'val-00', 'val-01']
+  assert report['pooled'][-1] == metrics.pooled(list(summed.values()))
+  final = report['final_model']
+  assert final.count('python -m dpfcn_jax.train') == 2 and 'final-train' in final
+  assert "\"--config.data.train_sites=('val-00', 'val-01')\"" in final
+
+
 def test_folds_score_at_crossval_steps_and_final_overrides_skip_what_the_config_holds(
     tiny_config):
   tiny_config.num_train_steps, tiny_config.eval_every_steps = 10, 0
