@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import time
 
 import jax
 import pytest
@@ -38,7 +39,7 @@ def display(image):
 @pytest.mark.parametrize('script', ['local.sh', 'slurm.sbatch', 'tpu_vm.sh', 'demo.sh',
                                     'test.sh', 'crossval_rows.sh', 'crossval_parallel.sh',
                                     'predict_slurm.sbatch',
-                                    'gpu_checks.sh'])
+                                    'gpu_checks.sh', 'gpu_crossval.sh'])
 def test_script_parses(script):
   r = subprocess.run(['bash', '-n', str(LAUNCH / script)], capture_output=True, text=True)
   assert r.returncode == 0, r.stderr
@@ -227,3 +228,31 @@ def test_gpu_checks_run_end_to_end_at_tiny_sizes_into_one_archive(tmp_path):
   assert '| 300 x 300 |' in summary and 'landslides,' in summary
   assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['gpu_checks',
                                                                   'gpu_checks.tar.gz']
+
+
+def _gpu_crossval(tmp_path, *args):
+  env = dict(os.environ, GPU_CROSSVAL_TINY='1', PYTHON=sys.executable, JAX_PLATFORMS='cpu',
+             PARTS='2', ROWS='combined', METHODS='cmi_otsu')
+  r = subprocess.run(['bash', str(LAUNCH / 'gpu_crossval.sh'), str(tmp_path / 'out'), *args],
+                     env=env, capture_output=True, text=True, timeout=600)
+  assert r.returncode == 0, r.stderr[-3000:]
+  with tarfile.open(tmp_path / 'out' / 'gpu_crossval.tar.gz') as tar:
+    steps = tar.extractfile('gpu_crossval/steps.tsv').read().decode()
+    reports = tarfile.open(fileobj=tar.extractfile('gpu_crossval/reports.tar.gz'))
+    return steps, sorted(n for n in reports.getnames() if '.' in n[2:])
+
+
+def test_gpu_crossval_runs_the_methods_and_rows_at_tiny_sizes_into_one_archive(tmp_path):
+  steps, reports = _gpu_crossval(tmp_path)
+  assert '\trc=0\t' in steps
+  assert {'./methods/comparison.md', './methods/cmi_otsu/crossval.json',
+          './combined/crossval.md', './rows.md', './combined/part-1.log'} <= set(reports)
+
+
+def test_gpu_crossval_at_its_deadline_stops_every_part_and_still_archives(tmp_path):
+  steps, reports = _gpu_crossval(tmp_path, '3')
+  assert '\trc=124\t' in steps  # timeout's status: the deadline stopped the rows
+  assert not any(n.endswith('crossval.json') for n in reports)
+  time.sleep(1)
+  alive = subprocess.run(['pgrep', '-f', '--', f'--workdir={tmp_path}'], capture_output=True)
+  assert alive.returncode == 1  # no part left running
