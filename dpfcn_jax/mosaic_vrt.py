@@ -11,11 +11,13 @@ CRS or pixel sizes) give lim_1.vrt, lim_2.vrt, ..., each named in the log.
 """
 import logging
 import os
+import re
 from xml.sax.saxutils import escape
 
 from dpfcn_jax import mosaic, scene_outputs
 
 LIM = 'lim.tif'
+DESCRIPTION = 'landslide inventory map (1 = landslide)'
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ def vrt_xml(tiles, folder):
           + f'  <GeoTransform>{transform}</GeoTransform>\n'
           f'  <VRTRasterBand dataType="Byte" band="1">\n'
           f'    <NoDataValue>{scene_outputs.LIM_NODATA}</NoDataValue>\n'
-          f'    <Description>landslide inventory map (1 = landslide)</Description>\n'
+          f'    <Description>{DESCRIPTION}</Description>\n'
           + ''.join(_source(tile, folder) for tile in tiles)
           + '  </VRTRasterBand>\n</VRTDataset>\n')
 
@@ -72,7 +74,19 @@ def write(out, scene_ids):
     paths.append(path)
     if len(groups) > 1:
       log.info('%s: %s', name, ', '.join(t.id for t in tiles))
+  _remove_stale(out, names)
   if len(groups) > 1:
     log.warning('the scenes lie on %d pixel grids (CRS or pixel size differ): one LIM mosaic '
                 'each, %s', len(groups), ', '.join(names))
   return paths
+
+
+def _remove_stale(out, names):
+  """An earlier run's VRTs that this one did not rewrite (its scenes lay on other grids)
+  would show an old mosaic: removed, if ours (they carry DESCRIPTION)."""
+  for name in os.listdir(out):
+    path = os.path.join(out, name)
+    if name not in names and re.fullmatch(r'lim(_\d+)?\.vrt', name):
+      with open(path, errors='replace') as f:
+        if f'<Description>{DESCRIPTION}</Description>' in f.read():
+          os.remove(path)

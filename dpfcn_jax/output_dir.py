@@ -111,7 +111,8 @@ def atomic_directory(final, command, overwrite=False):
 def claim(folder, command):
   """Makes `folder`, or takes an empty one or one claimed before, for files written in place.
 
-  Nothing in it is ever removed, so a claimed folder stays ours whatever it holds.
+  Nothing in it is removed (but a VRT of our own that a later batch no longer writes,
+  mosaic_vrt), so a claimed folder stays ours whatever it holds.
   """
   folder = pathlib.Path(os.path.realpath(os.path.expanduser(str(folder))))
   if owned_files(folder) is not None:

@@ -48,3 +48,14 @@ def test_one_vrt_per_grid_with_the_tiles_pixels(tmp_path):
     assert vrt.crs == d.crs and vrt.transform == d.transform
     np.testing.assert_array_equal(vrt.read(1), other)
   assert not list(tmp_path.glob('.partial*'))
+
+
+def test_a_rerun_on_one_grid_removes_its_own_earlier_vrts_and_nothing_else(tmp_path):
+  for i, (sid, (r0, c0, h, w)) in enumerate(TILES.items()):
+    _lim(tmp_path / sid, EPSG_2326.window(r0, c0), h, w, i)
+  _lim(tmp_path / 'd', fixture_data.hk1980_geo(), 20, 30, 9)
+  assert len(mosaic_vrt.write(str(tmp_path), [*TILES, 'd'])) == 2
+  (tmp_path / 'lim_3.vrt').write_text('<VRTDataset>a user\'s own</VRTDataset>')
+  assert [p.rsplit('/', 1)[1] for p in mosaic_vrt.write(str(tmp_path), list(TILES))] == [
+      'lim.vrt']
+  assert sorted(p.name for p in tmp_path.glob('*.vrt')) == ['lim.vrt', 'lim_3.vrt']
