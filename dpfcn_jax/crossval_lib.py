@@ -3,7 +3,9 @@
 WORKDIR/fold-K/seed-S is an ordinary training workdir (checkpoints, metrics.jsonl whose
 val records carry each held-out site's confusion counts); its fold.json marks it
 finished, so a rerun skips it, and a fold killed half-way resumes from its newest
-checkpoint. WORKDIR/crossval.{json,md} and crossval_f1.png come once every run is done.
+checkpoint (with crossval.per_group, one such workdir per site group under it,
+WORKDIR/fold-K/seed-S/group-G). WORKDIR/crossval.{json,md} and crossval_f1.png come
+once every run is done.
 Several processes share one WORKDIR, as they share checkpoints; process 0 writes.
 """
 import json
