@@ -34,6 +34,7 @@ def get_config():
   # Beyond the paper: 'group' puts GroupNorm(norm_groups) before every DFE/JFL ReLU.
   c.model.norm = 'none'             # [paper] no normalisation layers | 'group'
   c.model.norm_groups = 4           # divides every width of the default and AirChange nets
+  c.model.fusion = 'concat'         # [paper] the DFE maps side by side | 'concat_diff': and |f_pre - f_post|
   c.model.input_mode = 'stack'      # single-stream baselines: 'stack' (6 bands) | 'diff'
   c.model.fcnpp_bins = (2, 4, 8)    # FCN-PP pyramid bins on the 1/16 map
   c.model.dtype = 'float32'         # compute dtype; 'bfloat16' = mixed precision

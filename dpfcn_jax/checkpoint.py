@@ -98,7 +98,7 @@ ADDED_FIELDS = {'model.input_norm': 'none', 'compute.dropout_bits': 32,
                 'compute.winograd_wgrad': False, 'compute.fast_wgrad': True,
                 'infer.connectivity': 4, 'infer.quicklook_side': 2048,
                 'infer.progress_every_s': 10.0, 'ema_decay': 0.0, 'model.norm': 'none',
-                'model.norm_groups': 4}
+                'model.norm_groups': 4, 'model.fusion': 'concat'}
 # Fields that moved: configs saved before config.compute carry the compute policy in
 # config.model, where it did not describe the network.
 MOVED_FIELDS = {f'model.{k}': f'compute.{k}'

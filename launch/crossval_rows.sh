@@ -40,6 +40,8 @@ all_rows=(
   # The cross-sensor Archieve pair trains every fold and is held out by none: same folds.
   "extra --config.data.train_only_sites=('extra/archieve',)"
   'tta --config.infer.tta=True'
+  # FC-Siam-diff's cue: |f_pre - f_post| beside the two DFE maps into the JFL.
+  'fusion-diff --config.model.fusion=concat_diff'
   # One model per region (Szada, Tiszadob) on that region's pairs, against the joint one.
   'per-region --config.crossval.per_group=True'
   # Every new ingredient at once: the 3-fold, 500-step screen's winner (docs/RESULTS.md).

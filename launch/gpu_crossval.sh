@@ -30,7 +30,7 @@ work=${WORK:-$out/gpu_crossval_runs}  # the fold runs: the same command resumes 
 mkdir -p "$results" "$work"
 export PYTHON=${PYTHON:-python3}
 export PARTS=${PARTS:-$(($(nproc) / 2 > 1 ? $(nproc) / 2 : 1))}
-export ROWS=${ROWS:-combined ema groupnorm aug-scale aug-rotate aug-blur-noise aug-histmatch per-region extra tta loss-ce-dice loss-focal weights-1-1 weights-1-10 width16-equal-time}
+export ROWS=${ROWS:-combined fusion-diff ema groupnorm aug-scale aug-rotate aug-blur-noise aug-histmatch per-region extra tta loss-ce-dice loss-focal weights-1-1 weights-1-10 width16-equal-time}
 export METHODS=${METHODS:-dpfcn,fcn,unet,fcnpp,cmi_otsu,else,rlse,lseluc}
 if [ "${GPU_CROSSVAL_TINY:-0}" = 1 ]; then
   set -- --config.data.kind=synthetic '--config.data.train_sites=()' \

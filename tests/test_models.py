@@ -205,3 +205,26 @@ def test_group_norm_option_reaches_every_relu_of_the_baselines(name, norms):
   pre = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3))
   out = m.apply(m.init(jax.random.key(0), x, x, train=False), pre, pre[::-1], train=False)
   assert out.shape == (2, 32, 32, 2) and np.isfinite(out).all()
+
+
+def test_concat_diff_fusion_feeds_the_jfl_the_absolute_feature_difference():
+  c = load_config()
+  c.model.update(width=4, depth=2, jfl_width=4, keep_prob=1.0)
+  x = jnp.zeros((1, 32, 32, 3))
+  kernel = lambda p: p['jfl']['conv0']['conv']['kernel']
+  assert kernel(_init_shapes(create_model(c.model), x, x, train=False)).shape[2] == 8
+  c.model.fusion = 'concat_diff'
+  m = create_model(c.model)
+  v = m.init(jax.random.key(0), x, x, train=False)
+  assert kernel(v['params']).shape == (3, 3, 12, 4)  # f_pre, f_post, |f_pre - f_post|
+  # Swapping the dates swaps the two maps; the difference is the same.
+  pre, post = jax.random.uniform(jax.random.key(1), (2, 2, 32, 32, 3))
+  params = dict(v['params'], dfe_post=v['params']['dfe_pre'])  # one DFE for both dates
+  w = kernel(params)
+  params['jfl'] = {**params['jfl'], 'conv0': {'conv': {
+      **params['jfl']['conv0']['conv'], 'kernel': w.at[:, :, 4:8].set(w[:, :, :4])}}}
+  np.testing.assert_allclose(m.apply({'params': params}, pre, post, train=False),
+                             m.apply({'params': params}, post, pre, train=False), atol=1e-5)
+  c.model.fusion = 'sum'
+  with pytest.raises(ConfigError, match="unknown model.fusion 'sum'"):
+    create_model(c.model).init(jax.random.key(0), x, x, train=False)

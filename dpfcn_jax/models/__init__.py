@@ -16,7 +16,8 @@ def create_model(model_config, compute: Policy = Policy()):
                  shared_dfe=model_config.shared_dfe, jfl_width=model_config.jfl_width,
                  num_classes=model_config.num_classes, dtype=dtype,
                  input_norm=model_config.input_norm, norm=model_config.norm,
-                 norm_groups=model_config.norm_groups, compute=compute)
+                 norm_groups=model_config.norm_groups, fusion=model_config.fusion,
+                 compute=compute)
   from dpfcn_jax.models import baselines  # pylint: disable=g-import-not-at-top
   if model_config.name in baselines.MODELS:
     return baselines.MODELS[model_config.name](model_config, dtype, compute)

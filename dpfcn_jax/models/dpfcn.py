@@ -2,10 +2,13 @@
 import flax.linen as nn
 import jax.numpy as jnp
 
+from dpfcn_jax.errors import ConfigError
 from dpfcn_jax.models.compute import Policy
 from dpfcn_jax.models.dfe import DFE
 from dpfcn_jax.models.jfl import JFL
 from dpfcn_jax.models.layers import normalize_input
+
+FUSIONS = ('concat', 'concat_diff')
 
 
 class DPFCN(nn.Module):
@@ -13,6 +16,9 @@ class DPFCN(nn.Module):
 
   `shared_dfe=False` gives the paper's "parallel DFE-networks", one per date;
   True shares one DFE (siamese) and runs both dates through it in one batch.
+  `fusion='concat'` is the paper's "concatenate" before the JFL; 'concat_diff' (beyond
+  the paper) also feeds |f_pre - f_post|, the change cue of FC-Siam-diff (Daudt et
+  al. 2018), so the JFL need not learn a difference from the two maps.
   """
   width: int = 64
   depth: int = 4
@@ -24,6 +30,7 @@ class DPFCN(nn.Module):
   input_norm: str = 'none'
   norm: str = 'none'
   norm_groups: int = 4
+  fusion: str = 'concat'
   compute: Policy = Policy()  # how this host computes it (models/compute.py)
 
   @nn.compact
@@ -40,5 +47,10 @@ class DPFCN(nn.Module):
       f_post = make_dfe('dfe_post')(post, train=train)
     jfl = JFL(self.jfl_width, self.num_classes, self.dtype, compute, self.norm,
               self.norm_groups, name='jfl')
-    logits = jfl(jnp.concatenate([f_pre, f_post], axis=-1))
+    if self.fusion not in FUSIONS:
+      raise ConfigError(f'unknown model.fusion {self.fusion!r}: expected {", ".join(FUSIONS)}')
+    joint = [f_pre, f_post]
+    if self.fusion == 'concat_diff':
+      joint.append(jnp.abs(f_pre - f_post))
+    logits = jfl(jnp.concatenate(joint, axis=-1))
     return logits.astype(jnp.float32)
