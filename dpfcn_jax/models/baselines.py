@@ -174,14 +174,15 @@ class FCNPP(nn.Module):
   def __call__(self, pre, post, *, train: bool):
     levels = len(VGG16_CONVS) - 1
     x = bitemporal_input(pre, post, self.input_mode, self.dtype, 2**levels, self.input_norm)
-    norm = lambda name: layers.norm(self.norm, self.norm_groups, self.dtype, name)
+    norm_args = (self.norm, self.norm_groups)
+    norm = lambda name: layers.norm(*norm_args, self.dtype, name)
     skips = []
     for s, (convs, mult) in enumerate(zip(VGG16_CONVS, VGG_MULT)):
       if s:
         skips.append(x)
         x = layers.max_pool2x2(x)
       x = vgg_stage(x, self.width * mult, convs, self.dtype, self.compute, f'stage{s}',
-                    (self.norm, self.norm_groups))
+                    norm_args)
     h, w, c = x.shape[1:]
     branches = [x]
     for b in self.bins:
